@@ -14,13 +14,15 @@ import (
 
 // Reasons used with Dropped and Refused.
 const (
-	ReasonInvalid       = "invalid"        // rejected input (bad ids, malformed payload)
-	ReasonMemoryLimit   = "memory_limit"   // refused by the memory limiter
-	ReasonQueueFull     = "queue_full"     // a queue's drop policy discarded it
-	ReasonExportFailed  = "export_failed"  // permanent export error, or retries exhausted
-	ReasonShutdown      = "shutdown"       // shutdown deadline passed before delivery
-	ReasonMaxAgeExpired = "max_age"        // older than the configured max age
+	ReasonInvalid       = "invalid"       // rejected input (bad ids, malformed payload)
+	ReasonMemoryLimit   = "memory_limit"  // refused by the memory limiter
+	ReasonQueueFull     = "queue_full"    // a queue's drop policy discarded it
+	ReasonExportFailed  = "export_failed" // permanent export error, or retries exhausted
+	ReasonShutdown      = "shutdown"      // shutdown deadline passed before delivery
+	ReasonMaxAgeExpired = "max_age"       // older than the configured max age
 )
+
+var allReasons = []string{ReasonInvalid, ReasonMemoryLimit, ReasonQueueFull, ReasonExportFailed, ReasonShutdown, ReasonMaxAgeExpired}
 
 // Metrics is the set of self-metrics. Create it with New.
 type Metrics struct {
@@ -82,6 +84,14 @@ func New() *Metrics {
 			Name: "otlp_refused_" + item + "_total", Help: "Items refused with a retryable error (the sender keeps them), by reason.",
 		}, []string{"reason"})
 		m.Registry.MustRegister(m.received[sig], m.exported[sig], m.dropped[sig], m.refused[sig])
+		// Zero-valued series so dashboards and alerts see every reason before it first happens.
+		for _, r := range allReasons {
+			m.dropped[sig].WithLabelValues(r)
+		}
+		for _, tr := range []string{"grpc", "http"} {
+			m.latency.WithLabelValues(tr, sig.String())
+			m.received[sig].WithLabelValues(tr)
+		}
 	}
 	return m
 }
@@ -162,4 +172,6 @@ func (m *Metrics) BatchSent(pipelineName, trigger string) {
 	m.batches.WithLabelValues(pipelineName, trigger).Inc()
 }
 
-func valid(sig pipeline.Signal) bool { return sig >= pipeline.SignalTraces && sig <= pipeline.SignalLogs }
+func valid(sig pipeline.Signal) bool {
+	return sig >= pipeline.SignalTraces && sig <= pipeline.SignalLogs
+}

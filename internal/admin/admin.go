@@ -1,0 +1,200 @@
+// Package admin serves the operator endpoints: /health (the process is alive), /ready (the
+// pipelines run and their exporters are not failing), /metrics (Prometheus text format) and a
+// small status console at /.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config is the [admin] section.
+type Config struct {
+	// Endpoint is host:port to listen on; "" disables the admin server.
+	Endpoint string `toml:"endpoint"`
+}
+
+// NewDefaultConfig listens on :8080.
+func NewDefaultConfig() Config { return Config{Endpoint: ":8080"} }
+
+// Validate reports an unparsable endpoint.
+func (c Config) Validate() error {
+	if c.Endpoint == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(c.Endpoint); err != nil {
+		return fmt.Errorf("endpoint: %q is not host:port: %w", c.Endpoint, err)
+	}
+	return nil
+}
+
+// Check is one named readiness condition.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Report is the readiness answer.
+type Report struct {
+	Ready  bool    `json:"ready"`
+	Checks []Check `json:"checks"`
+}
+
+// Settings are injected by the process that owns the server.
+type Settings struct {
+	Logger   *slog.Logger
+	Gatherer prometheus.Gatherer
+	// Ready computes readiness on each /ready request; nil means always ready.
+	Ready func(ctx context.Context) Report
+	// Version is shown by the console and /health.
+	Version string
+}
+
+// Server is the admin HTTP server.
+type Server struct {
+	cfg     Config
+	set     Settings
+	started time.Time
+
+	mu  sync.Mutex
+	srv *http.Server  // guarded by mu
+	ln  net.Listener  // guarded by mu
+	end chan struct{} // guarded by mu; closed when Serve returned
+}
+
+// New builds the server; Start binds it.
+func New(cfg Config, set Settings) *Server {
+	if set.Logger == nil {
+		set.Logger = slog.New(slog.DiscardHandler)
+	}
+	if set.Gatherer == nil {
+		set.Gatherer = prometheus.NewRegistry()
+	}
+	return &Server{cfg: cfg, set: set}
+}
+
+// Handler returns the admin routes (also used by tests without a listener).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", s.health)
+	mux.HandleFunc("GET /ready", s.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.set.Gatherer, promhttp.HandlerOpts{ErrorLog: slogErrorLog{s.set.Logger}}))
+	mux.HandleFunc("GET /{$}", s.console)
+	return mux
+}
+
+// Start binds the listener and serves in the background.
+func (s *Server) Start(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.Endpoint == "" || s.srv != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.cfg.Endpoint)
+	if err != nil {
+		return fmt.Errorf("admin: listen on %s: %w", s.cfg.Endpoint, err)
+	}
+	s.started = time.Now()
+	s.ln = ln
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	s.end = make(chan struct{})
+	go func(srv *http.Server, end chan struct{}) {
+		defer close(end)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.set.Logger.Error("admin server stopped", "error", err)
+		}
+	}(s.srv, s.end)
+	s.set.Logger.Info("admin listening", "endpoint", ln.Addr().String())
+	return nil
+}
+
+// Addr is the bound address, or nil before Start.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Shutdown stops serving. Idempotent, safe without Start.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	srv, end := s.srv, s.end
+	s.srv = nil
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	err := srv.Shutdown(ctx)
+	<-end
+	return err
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "version": s.set.Version, "uptime_seconds": int(time.Since(s.started).Seconds())})
+}
+
+func (s *Server) report(ctx context.Context) Report {
+	if s.set.Ready == nil {
+		return Report{Ready: true}
+	}
+	r := s.set.Ready(ctx)
+	sort.Slice(r.Checks, func(i, j int) bool { return r.Checks[i].Name < r.Checks[j].Name })
+	return r
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	rep := s.report(r.Context())
+	code := http.StatusOK
+	if !rep.Ready {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, rep)
+}
+
+var consoleTmpl = template.Must(template.New("console").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>otlp-server</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em}td,th{padding:.2em .8em;text-align:left}.ok{color:#080}.bad{color:#b00}</style>
+</head><body><h1>otlp-server {{.Version}}</h1>
+<p>Status: {{if .Report.Ready}}<b class="ok">ready</b>{{else}}<b class="bad">not ready</b>{{end}} · up {{.Uptime}}</p>
+<table><tr><th>check</th><th>state</th><th>detail</th></tr>
+{{range .Report.Checks}}<tr><td>{{.Name}}</td><td>{{if .OK}}<span class="ok">ok</span>{{else}}<span class="bad">failing</span>{{end}}</td><td>{{.Detail}}</td></tr>{{end}}
+</table><p><a href="/metrics">/metrics</a> · <a href="/ready">/ready</a> · <a href="/health">/health</a></p></body></html>`))
+
+func (s *Server) console(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	data := struct {
+		Version string
+		Uptime  time.Duration
+		Report  Report
+	}{s.set.Version, time.Since(s.started).Round(time.Second), s.report(r.Context())}
+	if err := consoleTmpl.Execute(w, data); err != nil {
+		s.set.Logger.Debug("console render failed", "error", err)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// slogErrorLog adapts slog to promhttp's error logger.
+type slogErrorLog struct{ l *slog.Logger }
+
+func (e slogErrorLog) Println(v ...any) { e.l.Error("metrics endpoint", "error", fmt.Sprint(v...)) }

@@ -1,0 +1,78 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/otlp-dev/otlp/internal/pipeline"
+	"github.com/otlp-dev/otlp/internal/selftel"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestEndpoints(t *testing.T) {
+	m := selftel.New()
+	m.Received(pipeline.SignalTraces, "grpc", 7)
+	m.Request("grpc", pipeline.SignalTraces, "OK", 0)
+	var ready atomic.Bool
+	s := New(Config{Endpoint: "127.0.0.1:0"}, Settings{Gatherer: m.Registry, Version: "test", Ready: func(context.Context) Report {
+		return Report{Ready: ready.Load(), Checks: []Check{{Name: "exporter/otlp", OK: ready.Load(), Detail: "x"}}}
+	}})
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	base := "http://" + s.Addr().String()
+
+	if code, body := get(t, base+"/health"); code != 200 || !strings.Contains(body, `"ok"`) {
+		t.Fatalf("/health = %d %s", code, body)
+	}
+	code, body := get(t, base+"/ready")
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("/ready while failing = %d %s", code, body)
+	}
+	var rep Report
+	if err := json.Unmarshal([]byte(body), &rep); err != nil || rep.Ready || len(rep.Checks) != 1 {
+		t.Fatalf("/ready body %q: %v", body, err)
+	}
+	ready.Store(true)
+	if code, _ := get(t, base+"/ready"); code != 200 {
+		t.Fatalf("/ready when ready = %d", code)
+	}
+	code, body = get(t, base+"/metrics")
+	if code != 200 || !strings.Contains(body, `otlp_received_spans_total{transport="grpc"} 7`) {
+		t.Fatalf("/metrics = %d, missing received counter:\n%s", code, body)
+	}
+	for _, name := range []string{"otlp_latency_seconds", "otlp_requests_total", "otlp_dropped_spans_total", "go_goroutines"} {
+		if !strings.Contains(body, "# HELP "+name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	if code, body := get(t, base+"/"); code != 200 || !strings.Contains(body, "exporter/otlp") {
+		t.Fatalf("console = %d %s", code, body)
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal("second shutdown:", err)
+	}
+}
