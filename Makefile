@@ -1,0 +1,53 @@
+# otlp: build, test and benchmark entry points. `make test` is what CI runs.
+GO        ?= go
+TOOLS     := $(CURDIR)/.tools/bin
+FUZZTIME  ?= 10s
+export PATH := $(TOOLS):$(PATH)
+
+# Fuzz targets run briefly by `make test` (package:Target).
+FUZZ_TARGETS := \
+	./internal/otlpwire:FuzzScanTraces \
+	./internal/receiver:FuzzHTTPTraces
+
+.PHONY: all build run test unit vet fuzz-short tools bench-collector bench-resilience clean
+
+all: build
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+run:
+	$(GO) run ./cmd/otlp-server
+
+## test: everything CI checks: vet, the race-enabled test suite, and short fuzz runs.
+test: tools vet unit fuzz-short
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+fuzz-short:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+## tools: load generators the end-to-end tests use (telemetrygen). Absent tools make those
+## tests skip locally and fail in CI (CI=true).
+tools:
+	@mkdir -p $(TOOLS)
+	@test -x $(TOOLS)/telemetrygen || GOBIN=$(TOOLS) $(GO) install github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@v0.161.0 \
+		|| { echo "telemetrygen could not be installed"; test "$$CI" != true; }
+
+bench-collector:
+	bash bench/collector.sh
+
+bench-resilience:
+	bash bench/resilience.sh
+
+clean:
+	rm -rf bin .tools bench/out
