@@ -1,0 +1,278 @@
+// Command collectorbench drives bench/collector.sh: for each shape it runs the OpenTelemetry
+// Collector and then our otlp-server under the same telemetrygen load, measures each
+// collector's CPU time and peak RSS from /proc, counts the spans that arrived, and prints a
+// table, the verdicts against the issue's targets and one contract line per shape:
+//
+//	ratio <shape> spans_per_cpu=<ours/theirs> peak_rss=<ours/theirs> lost=<our lost spans>
+//
+// Paths default to those bench/collector.sh uses, relative to the repository root.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// errRunsFailed reports that some runs failed; their errors are already in the output.
+var errRunsFailed = errors.New("some runs failed")
+
+type options struct {
+	Telemetrygen string
+	Otelcol      string
+	OtlpServer   string
+	Sink         string
+	ConfigDir    string
+	OutDir       string
+	Ours         string // "otlp", or "otelcol" to put the Collector in both slots
+	Shapes       []string
+
+	Spans      int64
+	ChildSpans int
+	BatchSize  int
+
+	Receiver     string // where both collectors listen for OTLP/gRPC
+	SinkGRPC     string
+	SinkHTTP     string
+	OtelcolAdmin string // the Collector's internal Prometheus endpoint
+	OtlpAdmin    string // our admin endpoint (/ready, /metrics)
+
+	ReadyTimeout time.Duration
+	LoadTimeout  time.Duration
+	StallTimeout time.Duration
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := runMain(ctx, os.Args[1:], os.Stdout)
+	if err != nil && !errors.Is(err, errRunsFailed) {
+		// Failed runs were reported before the ratio lines, which must stay last.
+		fmt.Fprintln(os.Stderr, "collectorbench:", err)
+	}
+	if err != nil {
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("collectorbench", flag.ContinueOnError)
+	fs.StringVar(&o.Telemetrygen, "telemetrygen", "bench/out/bin/telemetrygen", "telemetrygen binary")
+	fs.StringVar(&o.Otelcol, "otelcol", "bench/out/otelcol-bench/otelcol-bench", "OpenTelemetry Collector binary")
+	fs.StringVar(&o.OtlpServer, "otlp-server", "bench/out/bin/otlp-server", "our otlp-server binary")
+	fs.StringVar(&o.Sink, "sink", "bench/out/bin/otlpsink", "otlpsink binary")
+	fs.StringVar(&o.ConfigDir, "configs", "bench/collector", "directory of the collector configs")
+	fs.StringVar(&o.OutDir, "out", "bench/out/collector", "directory for results and logs")
+	fs.StringVar(&o.Ours, "ours", "otlp", `collector in the "ours" slot: otlp, or otelcol to check the bench itself`)
+	shapes := fs.String("shapes", "nop,otlp,otlp-attrs10", "comma-separated shapes: nop, otlp, otlp-attrs10")
+	fs.Int64Var(&o.Spans, "spans", 3_000_000, "spans telemetrygen sends per run")
+	fs.IntVar(&o.ChildSpans, "child-spans", 1, "telemetrygen child spans per trace (a trace is 1+child-spans spans)")
+	fs.IntVar(&o.BatchSize, "batch-size", 512, "telemetrygen spans per export request")
+	fs.StringVar(&o.Receiver, "receiver", "127.0.0.1:14317", "OTLP/gRPC address both collectors listen on (must match the configs)")
+	fs.StringVar(&o.SinkGRPC, "sink-grpc", "127.0.0.1:24317", "sink OTLP/gRPC address (must match the configs)")
+	fs.StringVar(&o.SinkHTTP, "sink-http", "127.0.0.1:24380", "sink count address")
+	fs.StringVar(&o.OtelcolAdmin, "otelcol-metrics", "127.0.0.1:18888", "the Collector's metrics address (must match the configs)")
+	fs.StringVar(&o.OtlpAdmin, "otlp-admin", "127.0.0.1:18080", "our admin address (must match the configs)")
+	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", 30*time.Second, "how long a collector may take to start")
+	fs.DurationVar(&o.LoadTimeout, "load-timeout", 10*time.Minute, "bound on one telemetrygen run")
+	fs.DurationVar(&o.StallTimeout, "stall-timeout", 15*time.Second, "give up waiting for spans after this long without progress")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	o.Shapes = strings.Split(*shapes, ",")
+	if o.Spans < int64(1+o.ChildSpans) || o.ChildSpans < 0 || o.BatchSize < 1 {
+		return o, errors.New("need -spans >= 1+child-spans, -child-spans >= 0, -batch-size >= 1")
+	}
+	return o, nil
+}
+
+// attrs10 are ten span attributes of typical sizes for the otlp-attrs10 shape.
+func attrs10() []string {
+	kv := []string{
+		`http.request.method="GET"`, `http.route="/api/v1/orders/{id}"`,
+		`http.response.status_code=200`, `url.scheme="https"`,
+		`server.address="orders.internal.example.com"`, `server.port=8443`,
+		`user_agent.original="Mozilla/5.0 (X11; Linux x86_64) bench"`, `client.address="10.1.2.3"`,
+		`tenant.id="tenant-0042"`, `cache.hit=false`,
+	}
+	args := make([]string, 0, 2*len(kv))
+	for _, a := range kv {
+		args = append(args, "--telemetry-attributes", a)
+	}
+	return args
+}
+
+func knownShapes() map[string]shape {
+	return map[string]shape{
+		"nop":          {Name: "nop", Pipeline: "nop"},
+		"otlp":         {Name: "otlp", Pipeline: "otlp"},
+		"otlp-attrs10": {Name: "otlp-attrs10", Pipeline: "otlp", GenArgs: attrs10()},
+	}
+}
+
+func targets(o options) (theirs, ours target, err error) {
+	theirs = target{
+		Name: "otelcol",
+		Bin:  o.Otelcol,
+		Configs: map[string]string{
+			"nop":  filepath.Join(o.ConfigDir, "otelcol-nop.yaml"),
+			"otlp": filepath.Join(o.ConfigDir, "otelcol-otlp.yaml"),
+		},
+		ReadyURL: "http://" + o.OtelcolAdmin + "/metrics",
+		// The nop exporter keeps no count; the receiver counts what the pipeline accepted.
+		NopDelivered: counter{
+			URL:    "http://" + o.OtelcolAdmin + "/metrics",
+			Metric: "otelcol_receiver_accepted_spans",
+			Labels: map[string]string{"receiver": "otlp"},
+		},
+	}
+	switch o.Ours {
+	case "otlp":
+		ours = target{
+			Name: "otlp",
+			Bin:  o.OtlpServer,
+			Configs: map[string]string{
+				"nop":  filepath.Join(o.ConfigDir, "otlp-nop.toml"),
+				"otlp": filepath.Join(o.ConfigDir, "otlp-otlp.toml"),
+			},
+			ReadyURL: "http://" + o.OtlpAdmin + "/ready",
+			NopDelivered: counter{
+				URL:    "http://" + o.OtlpAdmin + "/metrics",
+				Metric: "otlp_exported_spans_total",
+				Labels: map[string]string{"exporter": "nop"},
+			},
+		}
+	case "otelcol":
+		ours = theirs
+		ours.Name = "otelcol-as-ours"
+	default:
+		return theirs, ours, fmt.Errorf("-ours %q: want otlp or otelcol", o.Ours)
+	}
+	return theirs, ours, nil
+}
+
+func runMain(ctx context.Context, args []string, stdout io.Writer) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	var shapes []shape
+	known := knownShapes()
+	for _, name := range o.Shapes {
+		s, ok := known[strings.TrimSpace(name)]
+		if !ok {
+			return fmt.Errorf("unknown shape %q", name)
+		}
+		shapes = append(shapes, s)
+	}
+	theirs, ours, err := targets(o)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(o.OutDir, "logs"), 0o755); err != nil {
+		return err
+	}
+
+	rn := &runner{
+		opts:   o,
+		hc:     &http.Client{Timeout: 5 * time.Second},
+		sink:   counter{URL: "http://" + o.SinkHTTP + "/count"},
+		stdout: stdout,
+	}
+	sinkLog, err := os.Create(filepath.Join(o.OutDir, "logs", "sink.log"))
+	if err != nil {
+		return err
+	}
+	defer sinkLog.Close()
+	sink, err := startProc(o.Sink, []string{"-grpc", o.SinkGRPC, "-http", o.SinkHTTP}, nil, sinkLog)
+	if err != nil {
+		return err
+	}
+	defer sink.stop(5 * time.Second)
+	if err := rn.waitSink(ctx, sink); err != nil {
+		return fmt.Errorf("sink not ready: %w", err)
+	}
+
+	fmt.Fprintf(stdout, "load: telemetrygen, 1 worker, unthrottled, %d spans per run (%d child spans per trace), %d spans per request\n",
+		o.Spans/int64(1+o.ChildSpans)*int64(1+o.ChildSpans), o.ChildSpans, o.BatchSize)
+	var pairs []pair
+	var runErr error
+	for _, s := range shapes {
+		p := pair{Shape: s.Name}
+		p.Theirs = rn.run(ctx, theirs, s)
+		p.Ours = rn.run(ctx, ours, s)
+		pairs = append(pairs, p)
+		runErr = errors.Join(runErr, p.Theirs.Err, p.Ours.Err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+
+	fmt.Fprintln(stdout)
+	if err := writeTable(stdout, pairs); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	writeVerdicts(stdout, pairs)
+	if err := saveResults(o.OutDir, pairs); err != nil {
+		return err
+	}
+	writeRatios(stdout, pairs)
+	if runErr != nil {
+		return errRunsFailed
+	}
+	return nil
+}
+
+// waitSink polls the sink's count endpoint until it answers.
+func (rn *runner) waitSink(ctx context.Context, p *proc) error {
+	ctx, cancel := context.WithTimeout(ctx, rn.opts.ReadyTimeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, err := rn.sink.read(ctx, rn.hc)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-p.exited:
+			return fmt.Errorf("exited: %w", p.err)
+		case <-tick.C:
+		}
+	}
+}
+
+// saveResults writes results.tsv and ratios.txt into dir.
+func saveResults(dir string, pairs []pair) error {
+	f, err := os.Create(filepath.Join(dir, "results.tsv"))
+	if err != nil {
+		return err
+	}
+	err = writeTSV(f, pairs)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	writeVerdicts(&b, pairs)
+	writeRatios(&b, pairs)
+	return os.WriteFile(filepath.Join(dir, "ratios.txt"), []byte(b.String()), 0o644)
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// target is one collector under test.
+type target struct {
+	Name     string            // column label: "otelcol" or "otlp"
+	Bin      string            // executable, run as Bin --config FILE
+	Configs  map[string]string // config file by pipeline ("nop", "otlp")
+	ReadyURL string            // answers 200 once the collector has started
+	// NopDelivered counts spans through the nop pipeline.
+	NopDelivered counter
+}
+
+// shape is one pipeline and load.
+type shape struct {
+	Name     string   // "nop", "otlp", "otlp-attrs10"
+	Pipeline string   // config key: "nop" counts at the collector, "otlp" at the sink
+	GenArgs  []string // extra telemetrygen flags
+}
+
+// result is what one run of one target on one shape measured.
+type result struct {
+	Shape, Target string
+	Sent, Arrived int64
+	CPU           time.Duration // collector utime+stime from ready to the last span
+	PeakRSS       int64         // collector VmHWM, bytes
+	Load          time.Duration // telemetrygen wall time
+	GenCPU        time.Duration // telemetrygen utime+stime
+	Err           error
+}
+
+// Lost is how many sent spans never arrived.
+func (r result) Lost() int64 { return r.Sent - r.Arrived }
+
+// SpansPerCPU is arrived spans per collector CPU-second.
+func (r result) SpansPerCPU() float64 {
+	if r.CPU <= 0 {
+		return 0
+	}
+	return float64(r.Arrived) / r.CPU.Seconds()
+}
+
+// runner holds what every run shares.
+type runner struct {
+	opts   options
+	hc     *http.Client
+	sink   counter
+	stdout io.Writer // progress lines
+}
+
+// run measures one target on one shape. The collector is started here and always stopped
+// before run returns; errors are kept in the result so the other runs still happen.
+func (rn *runner) run(ctx context.Context, t target, s shape) (res result) {
+	res = result{Shape: s.Name, Target: t.Name}
+	traces := rn.opts.Spans / int64(1+rn.opts.ChildSpans)
+	res.Sent = traces * int64(1+rn.opts.ChildSpans)
+	fmt.Fprintf(rn.stdout, "run %s %s: %d spans\n", s.Name, t.Name, res.Sent)
+
+	cfg, ok := t.Configs[s.Pipeline]
+	if !ok {
+		res.Err = fmt.Errorf("%s has no %q config", t.Name, s.Pipeline)
+		return res
+	}
+	delivered := rn.sink
+	if s.Pipeline == "nop" {
+		delivered = t.NopDelivered
+	}
+	logDir := filepath.Join(rn.opts.OutDir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		res.Err = err
+		return res
+	}
+	logf, err := os.Create(filepath.Join(logDir, s.Name+"-"+t.Name+".log"))
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer logf.Close()
+
+	p, err := startProc(t.Bin, []string{"--config", cfg}, nil, logf)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer func() {
+		if err := p.stop(10 * time.Second); err != nil && res.Err == nil {
+			res.Err = fmt.Errorf("%s did not stop cleanly: %w", t.Name, err)
+		}
+	}()
+
+	if err := rn.waitReady(ctx, p, t.ReadyURL); err != nil {
+		res.Err = fmt.Errorf("%s not ready: %w", t.Name, err)
+		return res
+	}
+	base, err := delivered.read(ctx, rn.hc)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	cpu0, err := procCPU(p.pid())
+	if err != nil {
+		res.Err = err
+		return res
+	}
+
+	res.Load, res.GenCPU, err = rn.generate(ctx, traces, s, logf)
+	if err != nil {
+		res.Err = fmt.Errorf("telemetrygen: %w", err)
+		// Still measure what arrived.
+	}
+	arrived, werr := rn.waitDelivered(ctx, p, delivered, base, res.Sent)
+	res.Arrived = arrived
+	if werr != nil && res.Err == nil {
+		res.Err = werr
+	}
+	cpu1, err := procCPU(p.pid())
+	if err != nil {
+		res.Err = errors.Join(res.Err, fmt.Errorf("%s gone before measuring: %w", t.Name, err))
+		return res
+	}
+	res.CPU = cpu1 - cpu0
+	res.PeakRSS, err = procPeakRSS(p.pid())
+	res.Err = errors.Join(res.Err, err)
+	return res
+}
+
+// waitReady polls until the receiver accepts TCP connections and readyURL answers 200.
+func (rn *runner) waitReady(ctx context.Context, p *proc, readyURL string) error {
+	ctx, cancel := context.WithTimeout(ctx, rn.opts.ReadyTimeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+		case <-p.exited:
+			return fmt.Errorf("exited: %w", p.err)
+		case <-tick.C:
+		}
+		last = rn.probe(ctx, readyURL)
+		if last == nil {
+			return nil
+		}
+	}
+}
+
+func (rn *runner) probe(ctx context.Context, readyURL string) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", rn.opts.Receiver)
+	if err != nil {
+		return err
+	}
+	c.Close()
+	_, err = get(ctx, rn.hc, readyURL)
+	return err
+}
+
+// generate runs telemetrygen to completion and returns its wall and CPU time.
+func (rn *runner) generate(ctx context.Context, traces int64, s shape, logf *os.File) (wall, cpu time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(ctx, rn.opts.LoadTimeout)
+	defer cancel()
+	args := []string{"traces",
+		"--otlp-endpoint", rn.opts.Receiver, "--otlp-insecure",
+		"--workers", "1", "--rate", "0",
+		"--traces", strconv.FormatInt(traces, 10),
+		"--child-spans", strconv.Itoa(rn.opts.ChildSpans),
+		"--batch-size", strconv.Itoa(rn.opts.BatchSize),
+	}
+	args = append(args, s.GenArgs...)
+	cmd := exec.CommandContext(ctx, rn.opts.Telemetrygen, args...)
+	// The SDK's batch span processor drops spans when its queue is full; a queue that holds
+	// the whole run makes "sent" exact, so every lost span is the collector's.
+	cmd.Env = append(os.Environ(), "OTEL_BSP_MAX_QUEUE_SIZE="+strconv.FormatInt(traces*int64(1+rn.opts.ChildSpans), 10))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	start := time.Now()
+	err = cmd.Run()
+	wall = time.Since(start)
+	if cmd.ProcessState != nil {
+		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	return wall, cpu, err
+}
+
+// waitDelivered polls until want spans past base arrived, the count stalls for StallTimeout,
+// or the collector exits. It returns the spans that arrived.
+func (rn *runner) waitDelivered(ctx context.Context, p *proc, c counter, base, want int64) (int64, error) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var got int64
+	lastMove := time.Now()
+	for {
+		n, err := c.read(ctx, rn.hc)
+		if err != nil {
+			return got, err
+		}
+		if n-base != got {
+			got, lastMove = n-base, time.Now()
+		}
+		if got >= want {
+			return got, nil
+		}
+		if time.Since(lastMove) > rn.opts.StallTimeout {
+			return got, fmt.Errorf("%d of %d spans arrived; none more for %v", got, want, rn.opts.StallTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return got, ctx.Err()
+		case <-p.exited:
+			return got, fmt.Errorf("collector exited: %w", p.err)
+		case <-tick.C:
+		}
+	}
+}

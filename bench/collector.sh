@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# bench/collector.sh: our otlp-server against the OpenTelemetry Collector under the same
+# telemetrygen load, one after the other, in three shapes:
+#   nop           otlp in -> batch -> nop
+#   otlp          otlp in -> batch -> otlp/gRPC out (no compression) to a sink
+#   otlp-attrs10  as otlp, with 10 attributes per span
+# It prints a table, then one line per shape (ours/theirs):
+#   ratio <shape> spans_per_cpu=<x.xx> peak_rss=<x.xx> lost=<our lost spans>
+#
+# No arguments needed: it installs what it needs into bench/out (cached; delete bench/out to
+# start over). Optional environment:
+#   BENCH_SPANS=3000000          spans per run
+#   BENCH_SHAPES=nop,otlp,otlp-attrs10
+#   BENCH_OURS=otlp              "otelcol" puts the Collector in both slots (checks the bench)
+# Extra arguments are passed to the driver (bench/cmd/collectorbench -h lists them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILDER_VERSION=v0.162.0      # newer collector modules need a module the proxy refuses
+TELEMETRYGEN_VERSION=v0.161.0
+OUT=bench/out
+BIN=$OUT/bin
+RESULTS=$OUT/collector
+mkdir -p "$BIN" "$RESULTS"
+export GOBIN="$PWD/$BIN"
+
+log() { printf '%s\n' "$*" >&2; }
+
+# stamp NAME VALUE: true when bench/out holds NAME built from VALUE.
+stamped() { [[ -f $OUT/.stamp-$1 && "$(cat "$OUT/.stamp-$1")" == "$2" ]]; }
+stamp() { printf '%s' "$2" >"$OUT/.stamp-$1"; }
+
+# 1. The Collector builder and a Collector built from bench/collector/manifest.yaml.
+if ! stamped builder "$BUILDER_VERSION" || [[ ! -x $BIN/builder ]]; then
+	log "installing builder $BUILDER_VERSION"
+	go install "go.opentelemetry.io/collector/cmd/builder@$BUILDER_VERSION"
+	stamp builder "$BUILDER_VERSION"
+fi
+manifest_sum=$(sha256sum bench/collector/manifest.yaml | cut -d' ' -f1)
+if ! stamped otelcol "$BUILDER_VERSION $manifest_sum" || [[ ! -x $OUT/otelcol-bench/otelcol-bench ]]; then
+	log "building otelcol-bench with the builder (takes a minute or two)"
+	"$BIN/builder" --config=bench/collector/manifest.yaml >"$OUT/builder.log" 2>&1 ||
+		{ tail -30 "$OUT/builder.log" >&2; exit 1; }
+	stamp otelcol "$BUILDER_VERSION $manifest_sum"
+fi
+
+# 2. telemetrygen.
+if ! stamped telemetrygen "$TELEMETRYGEN_VERSION" || [[ ! -x $BIN/telemetrygen ]]; then
+	log "installing telemetrygen $TELEMETRYGEN_VERSION"
+	go install "github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@$TELEMETRYGEN_VERSION"
+	stamp telemetrygen "$TELEMETRYGEN_VERSION"
+fi
+
+# 3. Ours, the sink and the driver (go build caches, so this is quick when nothing changed).
+ours=${BENCH_OURS:-otlp}
+go build -o "$BIN/otlpsink" ./bench/cmd/otlpsink
+go build -o "$BIN/collectorbench" ./bench/cmd/collectorbench
+if [[ $ours == otlp ]]; then
+	go build -o "$BIN/otlp-server" ./cmd/otlp-server
+fi
+
+# 4. Measure.
+{
+	echo "# bench/collector.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "# commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (dirty)')"
+	echo "# $(go version) · $(nproc) cores · $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+	echo "# $($OUT/otelcol-bench/otelcol-bench --version 2>/dev/null) · telemetrygen $TELEMETRYGEN_VERSION"
+	"$BIN/collectorbench" -ours "$ours" \
+		-spans "${BENCH_SPANS:-3000000}" \
+		-shapes "${BENCH_SHAPES:-nop,otlp,otlp-attrs10}" \
+		-out "$RESULTS" "$@"
+} 2>&1 | tee "$RESULTS/output.txt"
