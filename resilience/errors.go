@@ -19,10 +19,28 @@ func Permanent(err error) error {
 	return &permanentError{err: err}
 }
 
-// IsPermanent reports whether err, or any error it wraps, was marked Permanent.
+// IsPermanent reports whether err, or any error it wraps, was marked Permanent or classified
+// as not retryable (an *Error with Retryable false).
 func IsPermanent(err error) bool {
-	var p *permanentError
-	return errors.As(err, &p)
+	for err != nil {
+		switch e := err.(type) {
+		case *permanentError:
+			return true
+		case *Error:
+			if !e.Retryable {
+				return true
+			}
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				if IsPermanent(inner) {
+					return true
+				}
+			}
+			return false
+		}
+		err = errors.Unwrap(err)
+	}
+	return false
 }
 
 // throttledError is a retryable error that carries the minimum delay the other side asked for
