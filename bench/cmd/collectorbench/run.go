@@ -40,6 +40,7 @@ type result struct {
 	PeakRSS       int64         // collector VmHWM, bytes
 	Load          time.Duration // telemetrygen wall time
 	GenCPU        time.Duration // telemetrygen utime+stime
+	GenRSS        int64         // telemetrygen peak RSS, bytes (it queues the whole run)
 	Err           error
 }
 
@@ -117,7 +118,7 @@ func (rn *runner) run(ctx context.Context, t target, s shape) (res result) {
 		return res
 	}
 
-	res.Load, res.GenCPU, err = rn.generate(ctx, traces, s, logf)
+	res.Load, res.GenCPU, res.GenRSS, err = rn.generate(ctx, traces, s, logf)
 	if err != nil {
 		res.Err = fmt.Errorf("telemetrygen: %w", err)
 		// Still measure what arrived.
@@ -171,8 +172,8 @@ func (rn *runner) probe(ctx context.Context, readyURL string) error {
 	return err
 }
 
-// generate runs telemetrygen to completion and returns its wall and CPU time.
-func (rn *runner) generate(ctx context.Context, traces int64, s shape, logf *os.File) (wall, cpu time.Duration, err error) {
+// generate runs telemetrygen to completion and returns its wall and CPU time and peak RSS.
+func (rn *runner) generate(ctx context.Context, traces int64, s shape, logf *os.File) (wall, cpu time.Duration, rss int64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, rn.opts.LoadTimeout)
 	defer cancel()
 	args := []string{"traces",
@@ -195,8 +196,11 @@ func (rn *runner) generate(ctx context.Context, traces int64, s shape, logf *os.
 	wall = time.Since(start)
 	if cmd.ProcessState != nil {
 		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			rss = ru.Maxrss << 10 // kB on Linux
+		}
 	}
-	return wall, cpu, err
+	return wall, cpu, rss, err
 }
 
 // waitDelivered polls until want spans past base arrived, the count stalls for StallTimeout,
