@@ -1,0 +1,121 @@
+package sender
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Full policies of the memory queue.
+const (
+	// PolicyBlock makes Consume wait up to block_timeout for room, then refuse with a
+	// resilience.Throttled error (receivers answer 429 / RESOURCE_EXHAUSTED).
+	PolicyBlock = "block"
+	// PolicyDropOldest discards the oldest batches to make room, counting them dropped.
+	PolicyDropOldest = "drop_oldest"
+)
+
+// QueueConfig is the [...sending_queue] table of a network exporter.
+type QueueConfig struct {
+	// Enabled queues batches and sends them from NumConsumers workers. Disabled, Consume
+	// sends (and retries) on the caller's goroutine and returns the outcome.
+	Enabled      bool `toml:"enabled"`
+	NumConsumers int  `toml:"num_consumers"`
+	// QueueSize bounds the queued items (spans, data points, log records).
+	QueueSize int `toml:"queue_size"`
+	// MaxBytes bounds the queued request bytes; 0: no byte bound.
+	MaxBytes   int64  `toml:"max_bytes"`
+	FullPolicy string `toml:"full_policy"`
+	// BlockTimeout is how long Consume waits for room under the block policy; 0 refuses at once.
+	BlockTimeout time.Duration `toml:"block_timeout"`
+}
+
+// NewDefaultQueueConfig: 4 workers, 100k items or 64 MiB, block up to 5s.
+func NewDefaultQueueConfig() QueueConfig {
+	return QueueConfig{
+		Enabled: true, NumConsumers: 4, QueueSize: 100_000, MaxBytes: 64 << 20,
+		FullPolicy: PolicyBlock, BlockTimeout: 5 * time.Second,
+	}
+}
+
+// Validate reports the first invalid key, named relative to the table.
+func (c QueueConfig) Validate() error {
+	switch {
+	case !c.Enabled:
+		return nil
+	case c.NumConsumers < 1:
+		return fmt.Errorf("num_consumers: must be >= 1, got %d", c.NumConsumers)
+	case c.QueueSize < 1:
+		return fmt.Errorf("queue_size: must be >= 1, got %d", c.QueueSize)
+	case c.MaxBytes < 0:
+		return fmt.Errorf("max_bytes: must be >= 0, got %d", c.MaxBytes)
+	case c.FullPolicy != PolicyBlock && c.FullPolicy != PolicyDropOldest:
+		return fmt.Errorf("full_policy: %q is neither %s nor %s", c.FullPolicy, PolicyBlock, PolicyDropOldest)
+	case c.BlockTimeout < 0:
+		return fmt.Errorf("block_timeout: must be >= 0, got %s", c.BlockTimeout)
+	}
+	return nil
+}
+
+// RetryConfig is the [...retry] table: exponential backoff with jitter.
+type RetryConfig struct {
+	Enabled bool `toml:"enabled"`
+	// InitialInterval is the wait after the first failure; each later wait is Multiplier times
+	// the previous one, up to MaxInterval, randomized by ±RandomizationFactor.
+	InitialInterval     time.Duration `toml:"initial_interval"`
+	MaxInterval         time.Duration `toml:"max_interval"`
+	Multiplier          float64       `toml:"multiplier"`
+	RandomizationFactor float64       `toml:"randomization_factor"`
+	// MaxElapsedTime gives up on a batch (counted dropped) this long after its first failure;
+	// 0 retries until shutdown.
+	MaxElapsedTime time.Duration `toml:"max_elapsed_time"`
+}
+
+// NewDefaultRetryConfig: 5s growing ×1.5 to 30s, ±50%, for at most 5 minutes.
+func NewDefaultRetryConfig() RetryConfig {
+	return RetryConfig{
+		Enabled: true, InitialInterval: 5 * time.Second, MaxInterval: 30 * time.Second,
+		Multiplier: 1.5, RandomizationFactor: 0.5, MaxElapsedTime: 5 * time.Minute,
+	}
+}
+
+// Validate reports the first invalid key, named relative to the table.
+func (c RetryConfig) Validate() error {
+	switch {
+	case !c.Enabled:
+		return nil
+	case c.InitialInterval <= 0:
+		return fmt.Errorf("initial_interval: must be > 0, got %s", c.InitialInterval)
+	case c.MaxInterval < c.InitialInterval:
+		return fmt.Errorf("max_interval: must be >= initial_interval (%s), got %s", c.InitialInterval, c.MaxInterval)
+	case c.Multiplier < 1 || math.IsInf(c.Multiplier, 0) || math.IsNaN(c.Multiplier):
+		return fmt.Errorf("multiplier: must be >= 1, got %v", c.Multiplier)
+	case c.RandomizationFactor < 0 || c.RandomizationFactor > 1 || math.IsNaN(c.RandomizationFactor):
+		return fmt.Errorf("randomization_factor: must be within [0, 1], got %v", c.RandomizationFactor)
+	case c.MaxElapsedTime < 0:
+		return fmt.Errorf("max_elapsed_time: must be >= 0, got %s", c.MaxElapsedTime)
+	}
+	return nil
+}
+
+// Config is everything a Sender needs; network exporters fill it from their own tables.
+type Config struct {
+	Queue QueueConfig
+	Retry RetryConfig
+	// Timeout bounds each attempt; 0: no bound.
+	Timeout time.Duration
+}
+
+// Validate reports the first invalid key: sending_queue.*, retry.* or timeout.
+func (c Config) Validate() error {
+	if err := c.Queue.Validate(); err != nil {
+		return fmt.Errorf("sending_queue.%w", err)
+	}
+	if err := c.Retry.Validate(); err != nil {
+		return fmt.Errorf("retry.%w", err)
+	}
+	if c.Timeout < 0 {
+		return fmt.Errorf("timeout: must be >= 0, got %s", c.Timeout)
+	}
+	return nil
+}

@@ -1,0 +1,365 @@
+// Package sender is the sending path shared by the network exporters: a bounded queue, workers,
+// retries with exponential backoff and jitter, a per-attempt timeout, delivery accounting and
+// a health view.
+//
+// Every batch handed to a Sender ends in exactly one counter: exported, dropped with reason
+// export_failed (permanent error, retries exhausted), queue_full (drop_oldest policy) or
+// shutdown (still queued when Shutdown's deadline passed). With the queue disabled, a
+// retryable failure is returned to the caller, who still owns the batch.
+package sender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/otlp-dev/otlp/internal/pipeline"
+	"github.com/otlp-dev/otlp/internal/selftel"
+	"github.com/otlp-dev/otlp/resilience"
+)
+
+// Consumer makes one delivery attempt of a batch. Errors are classified with the resilience
+// package; a *PartialSuccess error means delivered except for the items it names.
+type Consumer interface {
+	Consume(ctx context.Context, b pipeline.Batch) error
+}
+
+// PartialSuccess reports that the destination accepted a batch except Rejected items, refused
+// for good (OTLP partial_success). The sender counts the batch delivered and those items
+// dropped, and does not retry.
+type PartialSuccess struct {
+	Rejected int
+	Message  string
+}
+
+func (e *PartialSuccess) Error() string {
+	return fmt.Sprintf("partial success: %d items rejected: %s", e.Rejected, e.Message)
+}
+
+// ErrStopped refuses batches offered after Shutdown.
+var ErrStopped = errors.New("sender: stopped")
+
+// Settings are injected by the exporter.
+type Settings struct {
+	// Name is the exporter's name ("otlp/upstream"), for metrics and logs.
+	Name    string
+	Logger  *slog.Logger
+	Metrics *selftel.Metrics
+	// Queue replaces the memory queue (for example with a durable one); used only when the
+	// queue is enabled.
+	Queue Queue
+	// UnhealthyAfter is how long every attempt must have failed before Healthy reports false
+	// (default 30s).
+	UnhealthyAfter time.Duration
+}
+
+// Sender delivers batches to a Consumer.
+type Sender struct {
+	next    Consumer
+	cfg     Config
+	set     Settings
+	log     *slog.Logger
+	queue   Queue             // nil when the queue is disabled
+	retry   *resilience.Retry // nil when retries are disabled
+	timeout *resilience.Timeout
+	health  health
+
+	mu      sync.Mutex
+	started bool // guarded by mu
+	stopped atomic.Bool
+
+	runCtx context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the workers
+}
+
+// New returns a sender to next. It validates cfg.
+func New(next Consumer, cfg Config, set Settings) (*Sender, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if set.Logger == nil {
+		set.Logger = slog.New(slog.DiscardHandler)
+	}
+	if set.UnhealthyAfter <= 0 {
+		set.UnhealthyAfter = 30 * time.Second
+	}
+	s := &Sender{next: next, cfg: cfg, set: set, log: set.Logger,
+		timeout: resilience.NewTimeout(cfg.Timeout, resilience.WithName(set.Name))}
+	s.health.after = set.UnhealthyAfter
+	if cfg.Retry.Enabled {
+		r, err := resilience.NewRetry(retryPolicy(cfg.Retry),
+			resilience.WithName(set.Name), resilience.WithObserver(resilience.ObserverFunc(s.observeRetry)))
+		if err != nil {
+			return nil, err
+		}
+		s.retry = r
+	}
+	if cfg.Queue.Enabled {
+		s.queue = set.Queue
+		if s.queue == nil {
+			s.queue = NewMemoryQueue(cfg.Queue, s.droppedOldest)
+		}
+	}
+	s.runCtx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// retryPolicy maps the exporter's retry table onto the resilience policy: no attempt bound, no
+// retry budget (the queue bounds the work), and "0: until shutdown" for max_elapsed_time.
+func retryPolicy(c RetryConfig) resilience.RetryConfig {
+	rc := resilience.RetryConfig{
+		MaxElapsed: c.MaxElapsedTime,
+		BaseDelay:  c.InitialInterval, MaxDelay: c.MaxInterval,
+		Multiplier: c.Multiplier, Jitter: c.RandomizationFactor,
+	}
+	if rc.MaxElapsed == 0 {
+		rc.MaxAttempts = math.MaxInt
+	}
+	return rc
+}
+
+// Start launches the workers.
+func (s *Sender) Start(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.stopped.Load() {
+		return nil
+	}
+	s.started = true
+	if s.queue == nil {
+		return nil
+	}
+	s.gauge()
+	for range s.cfg.Queue.NumConsumers {
+		s.wg.Go(s.work)
+	}
+	return nil
+}
+
+// Consume queues b, or delivers it on the caller's goroutine when the queue is disabled.
+func (s *Sender) Consume(ctx context.Context, b pipeline.Batch) error {
+	if s.queue == nil {
+		if s.stopped.Load() {
+			return ErrStopped
+		}
+		return s.deliverSync(ctx, b)
+	}
+	err := s.queue.Put(ctx, b)
+	s.gauge()
+	if errors.Is(err, ErrClosed) {
+		return ErrStopped
+	}
+	if err != nil {
+		s.log.Debug("queue full: batch refused", "signal", b.Signal.String(), "items", b.Items, "error", err)
+	}
+	return err
+}
+
+// Shutdown stops accepting batches, lets the workers drain the queue until ctx ends, then
+// cancels what is in flight and counts what is left as dropped (reason shutdown).
+func (s *Sender) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	first := s.stopped.CompareAndSwap(false, true)
+	s.mu.Unlock()
+	if !first {
+		return nil
+	}
+	defer s.cancel()
+	if s.queue == nil {
+		return nil
+	}
+	s.queue.Close()
+	drained := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(drained)
+	}()
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		s.cancel()
+		<-drained
+		err = ctx.Err()
+	}
+	lost := map[pipeline.Signal]int{}
+	for _, b := range s.queue.Discard() {
+		s.set.Metrics.Dropped(b.Signal, selftel.ReasonShutdown, b.Items)
+		lost[b.Signal] += b.Items
+	}
+	s.gauge()
+	for sig, n := range lost {
+		s.log.Warn("shutdown: dropped queued items not delivered in time", "signal", sig.String(), "items", n)
+	}
+	if err != nil {
+		return fmt.Errorf("sender %s: drain: %w", s.set.Name, err)
+	}
+	return nil
+}
+
+// work delivers queued batches until the queue is closed and empty or the sender is cancelled.
+func (s *Sender) work() {
+	for {
+		it, err := s.queue.Get(s.runCtx)
+		if err != nil {
+			return
+		}
+		s.gauge()
+		err = s.attempts(s.runCtx, it.Batch)
+		if err != nil && s.runCtx.Err() != nil {
+			// Interrupted by shutdown: the queue decides whether the batch is lost.
+			it.Done(false)
+			return
+		}
+		if err != nil {
+			s.fail(it.Batch, err)
+		}
+		it.Done(true)
+	}
+}
+
+// deliverSync is Consume without a queue: permanent failures are counted dropped, retryable
+// ones are returned to the caller, who keeps the batch.
+func (s *Sender) deliverSync(ctx context.Context, b pipeline.Batch) error {
+	err := s.attempts(ctx, b)
+	if err != nil && resilience.IsPermanent(err) {
+		s.fail(b, err)
+	}
+	return err
+}
+
+// attempts runs the retry policy over single attempts and counts a success.
+func (s *Sender) attempts(ctx context.Context, b pipeline.Batch) error {
+	var partial *PartialSuccess
+	once := func(ctx context.Context) error {
+		err := s.timeout.Execute(ctx, func(ctx context.Context) error { return s.next.Consume(ctx, b) })
+		if errors.As(err, &partial) {
+			err = nil
+		}
+		s.health.record(ctx, err)
+		return err
+	}
+	var err error
+	if s.retry != nil {
+		err = s.retry.Execute(ctx, once)
+	} else {
+		err = once(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	exported := b.Items
+	if partial != nil {
+		rejected := min(max(partial.Rejected, 0), b.Items)
+		exported -= rejected
+		s.set.Metrics.Dropped(b.Signal, selftel.ReasonExportFailed, rejected)
+		s.log.Warn("destination rejected part of a batch (partial success)", "signal", b.Signal.String(),
+			"rejected", rejected, "items", b.Items, "message", partial.Message)
+	}
+	s.set.Metrics.Exported(b.Signal, s.set.Name, exported)
+	return nil
+}
+
+// fail counts a batch that will never be delivered.
+func (s *Sender) fail(b pipeline.Batch, err error) {
+	s.set.Metrics.Dropped(b.Signal, selftel.ReasonExportFailed, b.Items)
+	reason := "retries exhausted"
+	if resilience.IsPermanent(err) {
+		reason = "permanent error"
+	}
+	s.log.Error("export failed: batch dropped", "signal", b.Signal.String(), "items", b.Items,
+		"reason", reason, "error", err)
+}
+
+func (s *Sender) droppedOldest(b pipeline.Batch) {
+	s.set.Metrics.Dropped(b.Signal, selftel.ReasonQueueFull, b.Items)
+	s.log.Warn("queue full: dropped the oldest batch", "signal", b.Signal.String(), "items", b.Items)
+}
+
+func (s *Sender) observeRetry(e resilience.Event) {
+	if e.Kind == resilience.EventRetry {
+		s.log.Debug("export attempt failed, retrying", "attempt", e.Attempt, "delay", e.Delay, "error", e.Err)
+	}
+}
+
+func (s *Sender) gauge() {
+	if s.queue != nil {
+		s.set.Metrics.QueueSize("exporter/"+s.set.Name, s.queue.Len(), s.queue.Cap())
+	}
+}
+
+// QueueLen returns the queued items (0 without a queue).
+func (s *Sender) QueueLen() int {
+	if s.queue == nil {
+		return 0
+	}
+	return s.queue.Len()
+}
+
+// Healthy is false once every attempt has failed for UnhealthyAfter. Permanent errors do not
+// count: the destination answered.
+func (s *Sender) Healthy() bool { return s.health.healthy() }
+
+// Status is the health view of a sender for /ready and the console.
+type Status struct {
+	Healthy bool
+	// FailingSince is when the current run of failed attempts began (zero when the last
+	// attempt succeeded).
+	FailingSince time.Time
+	// LastError and LastErrorTime describe the most recent failed attempt.
+	LastError     string
+	LastErrorTime time.Time
+}
+
+// Status returns the health view.
+func (s *Sender) Status() Status { return s.health.status() }
+
+// health follows the outcome of attempts.
+type health struct {
+	after time.Duration
+
+	mu           sync.Mutex
+	failingSince time.Time // guarded by mu
+	lastErr      string    // guarded by mu
+	lastErrAt    time.Time // guarded by mu
+}
+
+// record notes an attempt's outcome; ctx is the caller's, not the attempt's.
+func (h *health) record(ctx context.Context, err error) {
+	if err != nil && ctx.Err() != nil {
+		return // our own cancellation says nothing about the destination
+	}
+	now := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err == nil || resilience.IsPermanent(err) {
+		h.failingSince = time.Time{}
+		if err == nil {
+			return
+		}
+	} else if h.failingSince.IsZero() {
+		h.failingSince = now
+	}
+	h.lastErr, h.lastErrAt = err.Error(), now
+}
+
+func (h *health) healthy() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.failingSince.IsZero() || time.Since(h.failingSince) < h.after
+}
+
+func (h *health) status() Status {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return Status{
+		Healthy:      h.failingSince.IsZero() || time.Since(h.failingSince) < h.after,
+		FailingSince: h.failingSince, LastError: h.lastErr, LastErrorTime: h.lastErrAt,
+	}
+}
