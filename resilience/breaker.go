@@ -344,6 +344,8 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 	if err != nil {
 		return err
 	}
+	finished := false
+	defer doneOnPanic(&p, &finished)
 	if dl, ok := p.Deadline(); ok {
 		tctx, cancel := withDeadline(ctx, b.clock, dl, errTrialTimeout)
 		err = fn(tctx)
@@ -351,11 +353,23 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 	} else {
 		err = fn(ctx)
 	}
+	finished = true
 	p.Done(err)
 	return err
 }
 
-var errTrialTimeout = errors.New("circuit breaker trial call exceeded trial_timeout")
+var (
+	errTrialTimeout = errors.New("circuit breaker trial call exceeded trial_timeout")
+	errPanicked     = errors.New("resilience: the call panicked")
+)
+
+// doneOnPanic, deferred, records a call that panicked as failed and lets the panic go on
+// unrecovered, so that a panicking trial cannot hold its slot.
+func doneOnPanic(p *Permit, finished *bool) {
+	if !*finished {
+		p.Done(errPanicked)
+	}
+}
 
 // State returns the current state; an open breaker whose recovery timeout has passed reports
 // half-open, since its next call will be a trial.

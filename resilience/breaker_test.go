@@ -456,3 +456,18 @@ func checkKey(t *testing.T, err error, key string) {
 	}
 	t.Fatalf("error %q does not name key %q", err, key)
 }
+
+func TestBreakerPanickingCallCountsAsFailure(t *testing.T) {
+	b, clk := newBreaker(t, consecutiveConfig(1))
+	call(b, errBoom)
+	clk.Advance(10 * time.Second)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic was swallowed")
+			}
+		}()
+		_ = b.Execute(context.Background(), func(context.Context) error { panic("trial blew up") })
+	}()
+	wantState(t, b, resilience.StateOpen) // the trial failed; its slot is not held
+}

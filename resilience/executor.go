@@ -214,6 +214,8 @@ func (c *core) run(ctx context.Context, i int, fn func(context.Context) error) e
 		if err != nil {
 			return err
 		}
+		finished := false
+		defer doneOnPanic(&p, &finished)
 		if dl, ok := p.Deadline(); ok {
 			tctx, cancel := withDeadline(ctx, s.breaker.clock, dl, errTrialTimeout)
 			err = c.run(tctx, i+1, fn)
@@ -221,6 +223,7 @@ func (c *core) run(ctx context.Context, i int, fn func(context.Context) error) e
 		} else {
 			err = c.run(ctx, i+1, fn)
 		}
+		finished = true
 		p.Done(err)
 		return err
 	case stepTimeout:
