@@ -1,0 +1,100 @@
+package otlpgrpc
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/otlp-dev/otlp/internal/exporter/clientconf"
+	"github.com/otlp-dev/otlp/internal/exporter/sender"
+)
+
+// Compression values.
+const (
+	CompressionGzip = "gzip"
+	CompressionNone = "none"
+)
+
+// Config is an [exporters.otlp[/name]] section.
+type Config struct {
+	// Endpoint is the collector's host:port.
+	Endpoint string         `toml:"endpoint"`
+	TLS      clientconf.TLS `toml:"tls"`
+	// Headers go with every request as gRPC metadata (e.g. authorization); never logged.
+	Headers     clientconf.Headers `toml:"headers"`
+	Compression string             `toml:"compression"`
+	// Timeout bounds each attempt.
+	Timeout   time.Duration `toml:"timeout"`
+	Keepalive Keepalive     `toml:"keepalive"`
+	// WaitForReady makes an attempt wait for the connection instead of failing at once while
+	// the endpoint is unreachable (the attempt's timeout still applies).
+	WaitForReady bool               `toml:"wait_for_ready"`
+	Queue        sender.QueueConfig `toml:"sending_queue"`
+	Retry        sender.RetryConfig `toml:"retry"`
+}
+
+// Keepalive is [...keepalive]: HTTP/2 pings that detect dead connections.
+type Keepalive struct {
+	// Time between pings on an idle connection; 0 disables keepalive. gRPC enforces >= 10s.
+	Time time.Duration `toml:"time"`
+	// Timeout to wait for a ping's answer before closing the connection.
+	Timeout time.Duration `toml:"timeout"`
+	// PermitWithoutStream pings even with no request in flight.
+	PermitWithoutStream bool `toml:"permit_without_stream"`
+}
+
+// NewDefaultConfig: gzip, 10s per attempt, TLS with the system roots, the default queue and retry.
+func NewDefaultConfig() Config {
+	return Config{
+		Compression: CompressionGzip,
+		Timeout:     10 * time.Second,
+		Keepalive:   Keepalive{Timeout: 10 * time.Second},
+		Queue:       sender.NewDefaultQueueConfig(),
+		Retry:       sender.NewDefaultRetryConfig(),
+	}
+}
+
+// Validate reports the first invalid key.
+func (c Config) Validate() error {
+	if err := validateEndpoint(c.Endpoint); err != nil {
+		return err
+	}
+	if err := c.TLS.Validate(); err != nil {
+		return err
+	}
+	if err := c.Headers.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.Compression != CompressionGzip && c.Compression != CompressionNone:
+		return fmt.Errorf("compression: %q is neither %s nor %s", c.Compression, CompressionGzip, CompressionNone)
+	case c.Timeout <= 0:
+		return fmt.Errorf("timeout: must be > 0, got %s", c.Timeout)
+	case c.Keepalive.Time < 0:
+		return fmt.Errorf("keepalive.time: must be >= 0, got %s", c.Keepalive.Time)
+	case c.Keepalive.Time > 0 && c.Keepalive.Time < 10*time.Second:
+		return fmt.Errorf("keepalive.time: must be 0 (off) or >= 10s, got %s", c.Keepalive.Time)
+	case c.Keepalive.Timeout < 0:
+		return fmt.Errorf("keepalive.timeout: must be >= 0, got %s", c.Keepalive.Timeout)
+	}
+	return sender.Config{Queue: c.Queue, Retry: c.Retry}.Validate()
+}
+
+func validateEndpoint(ep string) error {
+	if ep == "" {
+		return errors.New("endpoint: required (host:port)")
+	}
+	if strings.Contains(ep, "://") {
+		return fmt.Errorf("endpoint: want host:port without a scheme, got %q", ep)
+	}
+	host, port, err := net.SplitHostPort(ep)
+	if err != nil {
+		return fmt.Errorf("endpoint: %q is not host:port: %w", ep, err)
+	}
+	if host == "" || port == "" {
+		return fmt.Errorf("endpoint: %q is not host:port", ep)
+	}
+	return nil
+}
