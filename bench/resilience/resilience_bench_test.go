@@ -155,3 +155,48 @@ func BenchmarkComposed(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkTimeout: a timeout alone on the success path (not in bench/resilience.sh's ratio
+// lines; it explains the composed figures).
+func BenchmarkTimeout(b *testing.B) {
+	ctx := context.Background()
+	b.Run("impl=ours", func(b *testing.B) {
+		to := resilience.NewTimeout(perCall)
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := to.Execute(ctx, workErr); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("impl=ours_caller_deadline_first", func(b *testing.B) {
+		to := resilience.NewTimeout(perCall)
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := to.Execute(dctx, workErr); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("impl=context_with_timeout", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			tctx, cancel := context.WithTimeout(ctx, perCall)
+			_ = workErr(tctx)
+			cancel()
+		}
+	})
+	b.Run("impl=failsafe", func(b *testing.B) {
+		ex := failsafe.With[int](timeout.New[int](perCall))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := ex.WithContext(ctx).GetWithExecution(func(e failsafe.Execution[int]) (int, error) {
+				return work(e.Context())
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
