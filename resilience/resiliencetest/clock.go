@@ -71,7 +71,6 @@ func (c *FakeClock) add(d time.Duration, f func()) *fakeTimer {
 }
 
 func (c *FakeClock) fireLocked(t *fakeTimer) {
-	t.fired = true
 	if t.f == nil {
 		select {
 		case t.ch <- c.now:
@@ -128,7 +127,6 @@ type fakeTimer struct {
 	f     func()
 	ch    chan time.Time
 	seq   uint64
-	fired bool // guarded by clock.mu
 }
 
 func (t *fakeTimer) C() <-chan time.Time { return t.ch }
