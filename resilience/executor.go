@@ -163,19 +163,19 @@ func newCore(name string, policies []Policy) (*core, error) {
 		switch p := p.(type) {
 		case *Retry:
 			s = step{kind: stepRetry, retry: p}
-			c.retry = cmpOr(c.retry, p)
+			c.retry = firstSet(c.retry, p)
 		case *Breaker:
 			s = step{kind: stepBreaker, breaker: p}
-			c.breaker = cmpOr(c.breaker, p)
+			c.breaker = firstSet(c.breaker, p)
 		case *Timeout:
 			s = step{kind: stepTimeout, timeout: p}
-			c.timeout = cmpOr(c.timeout, p)
+			c.timeout = firstSet(c.timeout, p)
 		case *Bulkhead:
 			s = step{kind: stepBulkhead, bulkhead: p}
-			c.bulkhead = cmpOr(c.bulkhead, p)
+			c.bulkhead = firstSet(c.bulkhead, p)
 		case *RateLimiter:
 			s = step{kind: stepRateLimit, limiter: p}
-			c.limiter = cmpOr(c.limiter, p)
+			c.limiter = firstSet(c.limiter, p)
 		default:
 			return nil, fmt.Errorf("resilience: executor %q: policy %d (%T) must be the first policy, of the executor's result type", name, i, p)
 		}
@@ -184,7 +184,8 @@ func newCore(name string, policies []Policy) (*core, error) {
 	return c, nil
 }
 
-func cmpOr[P comparable](a, b P) P {
+// firstSet returns a unless it is the zero value, else b.
+func firstSet[P comparable](a, b P) P {
 	var zero P
 	if a != zero {
 		return a
