@@ -1,0 +1,632 @@
+// Package queue is the durable, crash-safe queue in front of exporters, in the agent and the
+// server.
+//
+// Every Put is written through to an append-only segment file before it returns, so data
+// accepted from a sender survives kill -9 (and, with fsync = "always", power loss). Recent
+// records are also kept in memory, within a byte budget, so a consumer that keeps up never
+// reads back from disk. A record leaves the queue only when a consumer acknowledges it
+// (at-least-once); acknowledgements may arrive out of order and are logged, so a restart
+// redelivers exactly the records not yet acknowledged. Damaged files are detected by
+// checksums, skipped and counted, never fatal. The format is in docs/queue-format.md.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/otlp-dev/otlp/internal/pipeline"
+	"github.com/otlp-dev/otlp/resilience"
+)
+
+var (
+	// ErrClosed is returned by every method once Close has begun.
+	ErrClosed = errors.New("queue: closed")
+	// ErrFull is wrapped (in a resilience.Throttled error) by a Put that waited for space
+	// under the block policy until its context ended.
+	ErrFull = errors.New("queue: full")
+	// ErrTooLarge is wrapped (in a resilience.Permanent error) by a Put whose item can never
+	// fit.
+	ErrTooLarge = errors.New("queue: item too large")
+	// ErrLocked is returned by Open when another queue holds the directory.
+	ErrLocked = errors.New("queue: directory in use by another queue")
+	// ErrNotInFlight is returned by Ack or Nack on a delivery already settled or given back.
+	ErrNotInFlight = errors.New("queue: delivery not in flight")
+)
+
+// FullRetryDelay is the delay a Put refused for lack of space asks its sender to wait.
+const FullRetryDelay = time.Second
+
+// ackCompactMin is the number of appended ack entries after which the ack log is rewritten
+// (more if many records are live, so that rewriting stays cheap per entry).
+const ackCompactMin = 1 << 14
+
+type recState uint8
+
+const (
+	stateReady recState = iota
+	stateInFlight
+	stateSettled
+)
+
+// record is the in-memory index entry of one queued item.
+type record struct {
+	id      uint64
+	seg     *segment
+	off     int64 // of the record header in seg
+	size    int64 // header and payload
+	enqNano int64
+	items   int
+	signal  pipeline.Signal
+
+	// Guarded by Queue.mu.
+	state   recState
+	attempt uint32 // deliveries so far, to reject a stale Ack after a Nack
+	data    []byte // header and payload, while kept in memory; nil when only on disk
+}
+
+// Queue is a durable FIFO of OTLP requests. Create it with Open; it is safe for concurrent use.
+type Queue struct {
+	dir    string
+	lim    limits
+	drop   bool // full policy is drop_oldest
+	fsync  string
+	every  time.Duration
+	maxAge time.Duration
+	log    *slog.Logger
+	now    func() time.Time
+	onDrop func(Drop)
+
+	maxItem  int
+	lockF    *os.File
+	closedCh chan struct{}
+	stop     chan struct{}
+	wg       sync.WaitGroup
+
+	// wsem is held by the one Put that appends; a channel so that waiting honours ctx.
+	wsem chan struct{}
+	// Guarded by wsem.
+	nextID  uint64
+	nextSeq uint64
+	// activeSeg is the segment being appended to, for the background syncer.
+	activeSeg atomic.Pointer[segment]
+
+	mu sync.Mutex
+	// Guarded by mu.
+	closed       bool
+	active       *segment   // also only changed with wsem held
+	segs         []*segment // on disk, in sequence order, active last
+	live         deque[*record]
+	ready        deque[*record]
+	mem          deque[*record] // records that may hold data, oldest first
+	records      int
+	inflight     int
+	items        int64
+	diskBytes    int64
+	memBytes     int64
+	lastID       uint64 // highest id published
+	itemsCh      chan struct{}
+	itemsWaiters int
+	spaceCh      chan struct{}
+	spaceWaiters int
+	dropped      map[string]Counts
+	corruptions  int64
+	corruptBytes int64
+	corruptRecs  int64
+
+	// syncMu serialises fsyncs and file closing (group commit).
+	syncMu sync.Mutex
+
+	ackMu sync.Mutex
+	// Guarded by ackMu.
+	acks       *os.File // nil once closed
+	ackEntries int      // appended since the last checkpoint
+	ackDirty   bool     // appended since the last fsync
+	ackBuf     []byte
+
+	writes    atomic.Int64
+	syncs     atomic.Int64
+	diskReads atomic.Int64
+}
+
+// Open opens or creates the queue in dir (cfg.Dir when dir is empty), recovering what a
+// previous run left: unsettled records are queued again in order, damaged bytes are skipped,
+// counted and logged. It fails if another queue holds the directory.
+func Open(dir string, cfg Config, set Settings) (*Queue, error) {
+	if dir == "" {
+		dir = cfg.Dir
+	}
+	if dir == "" {
+		return nil, errors.New("queue: dir: must be set")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	lockF, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	q := &Queue{
+		dir:      dir,
+		lim:      cfg.limits(),
+		drop:     cfg.FullPolicy == FullDropOldest,
+		fsync:    cfg.Fsync,
+		every:    cfg.FsyncInterval,
+		maxAge:   cfg.MaxAge,
+		log:      set.Logger,
+		now:      set.Now,
+		onDrop:   set.OnDrop,
+		lockF:    lockF,
+		closedCh: make(chan struct{}),
+		stop:     make(chan struct{}),
+		wsem:     make(chan struct{}, 1),
+		itemsCh:  make(chan struct{}),
+		spaceCh:  make(chan struct{}),
+		dropped:  map[string]Counts{},
+	}
+	if q.log == nil {
+		q.log = slog.New(slog.DiscardHandler)
+	}
+	if q.now == nil {
+		q.now = time.Now
+	}
+	q.maxItem = int(min(maxPayload, q.lim.maxDisk-2*segHeaderSize-recHeaderSize))
+	if err := q.recover(); err != nil {
+		return nil, errors.Join(err, q.closeFiles(), lockF.Close())
+	}
+	if q.fsync == FsyncInterval {
+		q.wg.Go(q.runSyncer)
+	}
+	return q, nil
+}
+
+func (q *Queue) durable() bool { return q.fsync != FsyncNever }
+
+// Put appends a copy of b. It returns once the record is written (and, with fsync =
+// "always", on stable storage). When the disk bound is reached it drops the oldest records
+// (drop_oldest) or waits for space until ctx ends (block), then returns a
+// resilience.Throttled error wrapping ErrFull, which receivers turn into a retryable OTLP
+// status. ctx only bounds waiting: a Put that finds room succeeds even if ctx is done.
+func (q *Queue) Put(ctx context.Context, b pipeline.Batch) error {
+	if len(b.Body) > q.maxItem || b.Items < 0 || b.Items > math.MaxUint32 {
+		return resilience.Permanent(fmt.Errorf("%w: %d bytes, %d items (limit %d bytes)", ErrTooLarge, len(b.Body), b.Items, q.maxItem))
+	}
+	// Copy and checksum before taking the write slot, so that concurrent Puts overlap here.
+	size := recHeaderSize + len(b.Body)
+	buf := make([]byte, size)
+	copy(buf[recHeaderSize:], b.Body)
+	h := recHeader{
+		enqNano: q.now().UnixNano(),
+		length:  uint32(len(b.Body)),
+		crc:     crc32.Checksum(buf[recHeaderSize:], castagnoli),
+		items:   uint32(b.Items),
+		signal:  uint8(b.Signal),
+	}
+	if err := q.acquireWrite(ctx); err != nil {
+		return err
+	}
+	s, end, err := q.append(ctx, buf, &h, b.Items)
+	<-q.wsem
+	if err != nil {
+		return err
+	}
+	if q.fsync == FsyncAlways {
+		if err := q.syncTo(s, end); err != nil {
+			q.log.Error("queue: fsync failed", "segment", s.path, "err", err)
+			return fmt.Errorf("queue: fsync: %w", err)
+		}
+	}
+	return nil
+}
+
+// acquireWrite takes the write slot.
+func (q *Queue) acquireWrite(ctx context.Context) error {
+	select {
+	case <-q.closedCh:
+		return ErrClosed
+	default:
+	}
+	select {
+	case q.wsem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case q.wsem <- struct{}{}:
+		return nil
+	case <-q.closedCh:
+		return ErrClosed
+	case <-ctx.Done():
+		// The slot is held by a Put that waits for space, or is slow to write: full either way.
+		return resilience.Throttled(fmt.Errorf("%w: waited for the write slot: %w", ErrFull, context.Cause(ctx)), FullRetryDelay)
+	}
+}
+
+// append writes one encoded record; the caller holds wsem. It returns the segment written
+// and the end offset, for fsync.
+func (q *Queue) append(ctx context.Context, buf []byte, h *recHeader, items int) (*segment, int64, error) {
+	size := int64(len(buf))
+	if err := q.waitSpace(ctx, size); err != nil {
+		return nil, 0, err
+	}
+	if q.needRotate(size) {
+		if err := q.rotate(); err != nil {
+			return nil, 0, err
+		}
+	}
+	h.id = q.nextID
+	h.encode(buf)
+	s := q.active
+	off := s.size
+	if _, err := s.f.WriteAt(buf, off); err != nil {
+		// Cut a partial record off so the next one starts on a boundary (it would overwrite it
+		// anyway, since writes are positioned).
+		if terr := s.f.Truncate(off); terr != nil {
+			err = errors.Join(err, terr)
+		}
+		q.log.Error("queue: write failed", "segment", s.path, "err", err)
+		return nil, 0, writeErr(err)
+	}
+	q.writes.Add(1)
+	q.nextID++
+	end := off + size
+	s.written.Store(end)
+	r := &record{id: h.id, seg: s, off: off, size: size, enqNano: h.enqNano, items: items, signal: pipeline.Signal(h.signal), data: buf}
+	q.mu.Lock()
+	s.size = end
+	s.live++
+	q.diskBytes += size
+	q.publishLocked(r)
+	q.mu.Unlock()
+	return s, end, nil
+}
+
+// writeErr classifies a failed write: a full file system is retryable after a delay.
+func writeErr(err error) error {
+	err = fmt.Errorf("queue: write: %w", err)
+	if errors.Is(err, syscall.ENOSPC) {
+		return resilience.Throttled(err, FullRetryDelay)
+	}
+	return err
+}
+
+// needRotate reports whether a record of size starts a new segment; the caller holds wsem.
+func (q *Queue) needRotate(size int64) bool {
+	return q.active.size > segHeaderSize && q.active.size+size > q.lim.segment
+}
+
+// waitSpace returns once size more bytes fit under the disk bound, applying the full policy.
+// The caller holds wsem, so no other append competes for the space it finds.
+func (q *Queue) waitSpace(ctx context.Context, size int64) error {
+	for {
+		q.mu.Lock()
+		if q.closed {
+			q.mu.Unlock()
+			return ErrClosed
+		}
+		need := size
+		if q.needRotate(size) {
+			need += segHeaderSize
+		}
+		if q.diskBytes+need <= q.lim.maxDisk {
+			q.mu.Unlock()
+			return nil
+		}
+		if q.active.live == 0 && q.active.size > segHeaderSize {
+			// The active segment holds only settled records: start a new one to free it.
+			q.mu.Unlock()
+			if err := q.rotate(); err != nil {
+				return err
+			}
+			continue
+		}
+		if q.drop {
+			if r, ok := q.ready.popFront(); ok {
+				var fx effects
+				q.dropLocked(r, DropQueueFull, &fx)
+				q.mu.Unlock()
+				q.apply(&fx)
+				continue
+			}
+		}
+		ch := q.spaceCh
+		q.spaceWaiters++
+		disk := q.diskBytes
+		q.mu.Unlock()
+		select {
+		case <-ch:
+		case <-q.closedCh:
+			return ErrClosed
+		case <-ctx.Done():
+			return resilience.Throttled(fmt.Errorf("%w: %d of %d bytes on disk, %d more needed: %w",
+				ErrFull, disk, q.lim.maxDisk, need, context.Cause(ctx)), FullRetryDelay)
+		}
+	}
+}
+
+// rotate seals the active segment and starts the next; the caller holds wsem.
+func (q *Queue) rotate() error {
+	old := q.active
+	if q.durable() {
+		if err := q.syncTo(old, old.written.Load()); err != nil {
+			return fmt.Errorf("queue: fsync: %w", err)
+		}
+	}
+	s, err := createSegment(q.dir, q.nextSeq)
+	if err != nil {
+		return writeErr(err)
+	}
+	q.writes.Add(1)
+	if q.durable() {
+		if err := syncDir(q.dir); err != nil {
+			q.log.Warn("queue: fsync directory", "err", err)
+		}
+	}
+	q.nextSeq++
+	var fx effects
+	q.mu.Lock()
+	old.sealed = true
+	q.segs = append(q.segs, s)
+	q.active = s
+	q.diskBytes += s.size
+	if old.live == 0 {
+		q.deleteSegLocked(old, &fx)
+	}
+	q.mu.Unlock()
+	q.activeSeg.Store(s)
+	return q.apply(&fx)
+}
+
+// publishLocked makes a written record available to Get.
+func (q *Queue) publishLocked(r *record) {
+	q.live.pushBack(r)
+	q.ready.pushBack(r)
+	q.records++
+	q.items += int64(r.items)
+	q.lastID = r.id
+	if r.size <= q.lim.maxMemory {
+		q.mem.pushBack(r)
+		q.memBytes += r.size
+		q.evictLocked()
+	} else {
+		r.data = nil
+	}
+	q.wakeLocked(&q.itemsCh, &q.itemsWaiters)
+}
+
+// evictLocked releases the in-memory copies of the oldest records beyond the memory budget;
+// they stay on disk and are read back when delivered.
+func (q *Queue) evictLocked() {
+	for q.memBytes > q.lim.maxMemory {
+		r, ok := q.mem.popFront()
+		if !ok {
+			break
+		}
+		if r.data != nil {
+			r.data = nil
+			q.memBytes -= r.size
+		}
+	}
+	for q.mem.len() > 0 && q.mem.front().data == nil {
+		q.mem.popFront()
+	}
+}
+
+// wakeLocked wakes every goroutine waiting on *ch.
+func (q *Queue) wakeLocked(ch *chan struct{}, waiters *int) {
+	if *waiters > 0 {
+		close(*ch)
+		*ch = make(chan struct{})
+		*waiters = 0
+	}
+}
+
+// effects are the side effects of settling records, applied after mu is released.
+type effects struct {
+	dead    []*segment
+	settled []uint64
+	drops   []Drop
+}
+
+// settleLocked marks r done: acknowledged or dropped.
+func (q *Queue) settleLocked(r *record, fx *effects) {
+	if r.state == stateInFlight {
+		q.inflight--
+	}
+	r.state = stateSettled
+	if r.data != nil {
+		q.memBytes -= r.size
+		r.data = nil
+	}
+	q.records--
+	q.items -= int64(r.items)
+	fx.settled = append(fx.settled, r.id)
+	s := r.seg
+	s.live--
+	if s.live == 0 && s.sealed {
+		q.deleteSegLocked(s, fx)
+	}
+	for q.live.len() > 0 && q.live.front().state == stateSettled {
+		q.live.popFront()
+	}
+}
+
+// dropLocked settles r as lost for reason, counting it.
+func (q *Queue) dropLocked(r *record, reason string, fx *effects) {
+	c := q.dropped[reason]
+	c.Records++
+	c.Items += int64(r.items)
+	q.dropped[reason] = c
+	fx.drops = append(fx.drops, Drop{Reason: reason, Signal: r.signal, Items: r.items, Bytes: int(r.size - recHeaderSize)})
+	q.settleLocked(r, fx)
+}
+
+// deleteSegLocked schedules the removal of a segment whose records are all settled.
+func (q *Queue) deleteSegLocked(s *segment, fx *effects) {
+	if s.deleted {
+		return
+	}
+	s.deleted = true
+	if i := slices.Index(q.segs, s); i >= 0 {
+		q.segs = slices.Delete(q.segs, i, i+1)
+	}
+	q.diskBytes -= s.size
+	fx.dead = append(fx.dead, s)
+	q.wakeLocked(&q.spaceCh, &q.spaceWaiters)
+}
+
+// apply performs the effects of settling, outside mu.
+func (q *Queue) apply(fx *effects) error {
+	var errs []error
+	for _, s := range fx.dead {
+		errs = append(errs, q.removeSegment(s))
+	}
+	if len(fx.settled) > 0 {
+		errs = append(errs, q.logSettled(fx.settled))
+	}
+	if q.onDrop != nil {
+		for _, d := range fx.drops {
+			q.onDrop(d)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeSegment closes and deletes a fully settled segment.
+func (q *Queue) removeSegment(s *segment) error {
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
+	if s.closed {
+		// Close got here first; the next Open deletes the file, its records being settled.
+		return nil
+	}
+	s.closed = true
+	err := errors.Join(s.f.Close(), os.Remove(s.path))
+	if err != nil {
+		q.log.Warn("queue: remove segment", "segment", s.path, "err", err)
+		return fmt.Errorf("queue: remove segment: %w", err)
+	}
+	return nil
+}
+
+// syncTo makes s durable up to at least pos. Concurrent callers share one fsync: whoever
+// gets syncMu first covers everything written so far (group commit).
+func (q *Queue) syncTo(s *segment, pos int64) error {
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
+	if s.closed || s.synced >= pos {
+		return nil
+	}
+	target := s.written.Load()
+	if err := syncData(s.f); err != nil {
+		return err
+	}
+	q.syncs.Add(1)
+	s.synced = target
+	return nil
+}
+
+// runSyncer is the fsync = "interval" loop.
+func (q *Queue) runSyncer() {
+	t := time.NewTicker(q.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-q.stop:
+			return
+		case <-t.C:
+		}
+		if s := q.activeSeg.Load(); s != nil {
+			if err := q.syncTo(s, s.written.Load()); err != nil {
+				q.log.Error("queue: fsync failed", "segment", s.path, "err", err)
+			}
+		}
+		q.syncAcks()
+	}
+}
+
+// syncAcks fsyncs the ack log if entries were appended since the last time.
+func (q *Queue) syncAcks() {
+	q.ackMu.Lock()
+	defer q.ackMu.Unlock()
+	if q.acks == nil || !q.ackDirty {
+		return
+	}
+	if err := syncData(q.acks); err != nil {
+		q.log.Warn("queue: fsync ack log", "err", err)
+		return
+	}
+	q.syncs.Add(1)
+	q.ackDirty = false
+}
+
+// Close stops the queue: blocked Put and Get calls return ErrClosed, the files are fsynced
+// (whatever the fsync policy) and the ack state is checkpointed. Records delivered but not
+// yet acknowledged are delivered again after the next Open. Close is idempotent.
+func (q *Queue) Close() error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return nil
+	}
+	q.closed = true
+	close(q.closedCh)
+	q.mu.Unlock()
+	close(q.stop)
+	q.wg.Wait()
+	q.wsem <- struct{}{} // wait out an append in progress; never released
+
+	var errs []error
+	q.syncMu.Lock()
+	q.mu.Lock()
+	segs := slices.Clone(q.segs)
+	q.mu.Unlock()
+	for _, s := range segs {
+		if s.closed {
+			continue
+		}
+		if s.written.Load() > s.synced {
+			if err := syncData(s.f); err != nil {
+				errs = append(errs, fmt.Errorf("queue: fsync %s: %w", filepath.Base(s.path), err))
+			}
+		}
+		s.closed = true
+		errs = append(errs, s.f.Close())
+	}
+	q.syncMu.Unlock()
+
+	q.ackMu.Lock()
+	if q.acks != nil {
+		errs = append(errs, q.checkpointLocked(true))
+		errs = append(errs, q.acks.Close())
+		q.acks = nil
+	}
+	q.ackMu.Unlock()
+	errs = append(errs, q.lockF.Close())
+	return errors.Join(errs...)
+}
+
+// closeFiles closes whatever recover opened, after a failed Open.
+func (q *Queue) closeFiles() error {
+	var errs []error
+	for _, s := range q.segs {
+		errs = append(errs, s.f.Close())
+	}
+	if q.acks != nil {
+		errs = append(errs, q.acks.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,237 @@
+package queue
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+const segSuffix = ".seg"
+
+// segment is one append-only file of records.
+type segment struct {
+	seq  uint64
+	path string
+	f    *os.File
+
+	// size is the file's length. Written with both wsem and mu held (only the active segment
+	// grows), so it may be read under either.
+	size int64
+	// live counts records not yet settled; guarded by Queue.mu.
+	live int
+	// sealed is set once no more records will be appended; guarded by Queue.mu.
+	sealed bool
+	// deleted is set when the segment is scheduled for removal; guarded by Queue.mu.
+	deleted bool
+
+	// written is size, readable without locks by the fsync paths.
+	written atomic.Int64
+	// synced is the length known to be on stable storage; guarded by Queue.syncMu.
+	synced int64
+	// closed is set once f is closed; guarded by Queue.syncMu.
+	closed bool
+}
+
+func segName(seq uint64) string { return fmt.Sprintf("%020d%s", seq, segSuffix) }
+
+// parseSegName returns the sequence number of a segment file name.
+func parseSegName(name string) (uint64, bool) {
+	digits, ok := strings.CutSuffix(name, segSuffix)
+	if !ok || len(digits) != 20 {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(digits, 10, 64)
+	return seq, err == nil
+}
+
+// listSegments returns the segment sequence numbers in dir, ascending.
+func listSegments(dir string) ([]uint64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var seqs []uint64
+	for _, e := range ents { // ReadDir sorts by name, and names are zero-padded
+		if seq, ok := parseSegName(e.Name()); ok && e.Type().IsRegular() {
+			seqs = append(seqs, seq)
+		}
+	}
+	return seqs, nil
+}
+
+// createSegment creates a new segment file with its header written.
+func createSegment(dir string, seq uint64) (*segment, error) {
+	path := filepath.Join(dir, segName(seq))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("queue: create segment: %w", err)
+	}
+	if _, err := f.WriteAt(encodeSegHeader(), 0); err != nil {
+		return nil, errors.Join(fmt.Errorf("queue: write segment header: %w", err), f.Close(), os.Remove(path))
+	}
+	s := &segment{seq: seq, path: path, f: f, size: segHeaderSize}
+	s.written.Store(segHeaderSize)
+	return s, nil
+}
+
+// scannedRecord is a record found by scanSegment.
+type scannedRecord struct {
+	h   recHeader
+	off int64
+	bad bool // header intact, payload damaged
+}
+
+// damage is a stretch of a segment that holds no readable record.
+type damage struct {
+	off, end int64 // bytes [off, end)
+	// lostFrom and lostTo bound the ids (exclusive) that the stretch must have held, when a
+	// valid record follows it; both are 0 for damage at the tail, whose count is unknown.
+	lostFrom, lostTo uint64
+	// known is a record whose header is intact but whose payload is not.
+	known *recHeader
+}
+
+// scanResult is what scanSegment found.
+type scanResult struct {
+	recs   []scannedRecord
+	damage []damage
+	// end is the offset just past the last intact record: the file can be truncated there.
+	end int64
+}
+
+// scanSegment reads the records of a segment of size bytes. With verify, payload checksums
+// are checked too (the last segment, where torn writes happen); otherwise only headers are
+// read and payloads are checked when delivered. Records must carry ids above prevID. It
+// never fails on content: damage is reported in the result; only I/O errors and a segment of
+// a newer format version are returned.
+func scanSegment(r io.ReaderAt, size int64, verify bool, prevID uint64) (scanResult, error) {
+	var res scanResult
+	sc := scanner{r: r, size: size}
+	hdr := make([]byte, segHeaderSize)
+	n, err := r.ReadAt(hdr, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return res, err
+	}
+	ok, err := checkFileHeader(hdr[:n], segMagic, segVersion)
+	if err != nil {
+		return res, err
+	}
+	res.end = min(size, segHeaderSize)
+	if !ok {
+		res.damage = append(res.damage, damage{off: 0, end: res.end})
+	}
+	off := int64(segHeaderSize)
+	for off < size {
+		h, status, err := sc.recordAt(off, verify, prevID)
+		if err != nil {
+			return res, err
+		}
+		switch status {
+		case recOK:
+			res.recs = append(res.recs, scannedRecord{h: h, off: off})
+			prevID = h.id
+			off += recHeaderSize + int64(h.length)
+			res.end = off
+			continue
+		case recBadPayload:
+			// The header is intact, so its length is trustworthy: skip exactly this record.
+			next := off + recHeaderSize + int64(h.length)
+			res.recs = append(res.recs, scannedRecord{h: h, off: off, bad: true})
+			res.damage = append(res.damage, damage{off: off, end: next, known: &h})
+			prevID = h.id
+			off = next
+			continue
+		}
+		next, h, err := sc.resync(off+1, prevID)
+		if err != nil {
+			return res, err
+		}
+		d := damage{off: off, end: next}
+		if next < size {
+			d.lostFrom, d.lostTo = prevID+1, h.id
+		}
+		res.damage = append(res.damage, d)
+		off = next
+	}
+	return res, nil
+}
+
+type recStatus int
+
+const (
+	recBad        recStatus = iota // no record starts here
+	recOK                          // a complete, valid record
+	recBadPayload                  // a valid header whose payload is damaged
+)
+
+// scanner reads records with positioned reads, reusing its buffers.
+type scanner struct {
+	r    io.ReaderAt
+	size int64
+	hdr  [recHeaderSize]byte
+	buf  []byte
+}
+
+// recordAt checks for a record at off.
+func (s *scanner) recordAt(off int64, verify bool, prevID uint64) (recHeader, recStatus, error) {
+	if s.size-off < recHeaderSize {
+		return recHeader{}, recBad, nil
+	}
+	if _, err := s.r.ReadAt(s.hdr[:], off); err != nil {
+		return recHeader{}, recBad, fmt.Errorf("read record header at %d: %w", off, err)
+	}
+	h, err := decodeHeader(s.hdr[:])
+	if err != nil || h.id <= prevID || off+recHeaderSize+int64(h.length) > s.size {
+		return recHeader{}, recBad, nil
+	}
+	if !verify {
+		return h, recOK, nil
+	}
+	if cap(s.buf) < int(h.length) {
+		s.buf = make([]byte, h.length)
+	}
+	p := s.buf[:h.length]
+	if _, err := s.r.ReadAt(p, off+recHeaderSize); err != nil {
+		return recHeader{}, recBad, fmt.Errorf("read record payload at %d: %w", off, err)
+	}
+	if h.checkPayload(p) != nil {
+		return h, recBadPayload, nil
+	}
+	return h, recOK, nil
+}
+
+// resync looks for the next complete, verified record at or after from, by searching for the
+// record magic. It returns size when there is none.
+func (s *scanner) resync(from int64, prevID uint64) (int64, recHeader, error) {
+	const chunk = 64 << 10
+	buf := make([]byte, chunk+len(recMagic)-1)
+	for base := from; base < s.size; base += chunk {
+		n, err := s.r.ReadAt(buf[:min(int64(len(buf)), s.size-base)], base)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, recHeader{}, fmt.Errorf("read at %d: %w", base, err)
+		}
+		window := buf[:n]
+		for i := 0; ; {
+			j := bytes.Index(window[i:], []byte(recMagic))
+			if j < 0 || int64(i+j) >= chunk {
+				break
+			}
+			cand := base + int64(i+j)
+			h, status, err := s.recordAt(cand, true, prevID)
+			if err != nil {
+				return 0, recHeader{}, err
+			}
+			if status == recOK {
+				return cand, h, nil
+			}
+			i += j + 1
+		}
+	}
+	return s.size, recHeader{}, nil
+}
