@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
@@ -82,7 +83,11 @@ func NewSink(t testing.TB, opts ...SinkOption) *Sink {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gopts := []grpc.ServerOption{grpc.StatsHandler(wireSizes{})}
+	zd := &zstdDecompressor{}
+	t.Cleanup(zd.close)
+	// zstd per server (the pre-registry API) so that nothing is registered process-wide; gzip
+	// comes from grpc's own registry.
+	gopts := []grpc.ServerOption{grpc.StatsHandler(wireSizes{}), grpc.RPCDecompressor(zd)} //nolint:staticcheck
 	if o.tls != nil {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(o.tls)))
 	}
@@ -273,6 +278,34 @@ func grpcRequest(ctx context.Context, sig pipeline.Signal, items int) SinkReques
 	return req
 }
 
+// zstdDecompressor lets the gRPC server read zstd requests.
+type zstdDecompressor struct {
+	once sync.Once
+	dec  *zstd.Decoder
+	err  error
+}
+
+func (*zstdDecompressor) Type() string { return "zstd" }
+
+func (z *zstdDecompressor) Do(r io.Reader) ([]byte, error) {
+	z.once.Do(func() { z.dec, z.err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1)) })
+	if z.err != nil {
+		return nil, z.err
+	}
+	in, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	return z.dec.DecodeAll(in, nil)
+}
+
+func (z *zstdDecompressor) close() {
+	z.once.Do(func() {})
+	if z.dec != nil {
+		z.dec.Close()
+	}
+}
+
 // wireSizes is a stats.Handler that tells whether a gRPC request arrived compressed.
 type wireSizes struct{}
 
@@ -408,6 +441,13 @@ func readBody(r *http.Request) ([]byte, bool, error) {
 	case "", "identity":
 	case "gzip":
 		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, true, err
+		}
+		defer zr.Close()
+		rd, compressed = zr, true
+	case "zstd":
+		zr, err := zstd.NewReader(r.Body, zstd.WithDecoderConcurrency(1))
 		if err != nil {
 			return nil, true, err
 		}

@@ -14,6 +14,9 @@ import (
 // Compression values.
 const (
 	CompressionGzip = "gzip"
+	// CompressionZstd is smaller and faster than gzip; the receiver must accept zstd (the
+	// OpenTelemetry Collector's does).
+	CompressionZstd = "zstd"
 	CompressionNone = "none"
 )
 
@@ -68,8 +71,8 @@ func (c Config) Validate() error {
 		return err
 	}
 	switch {
-	case c.Compression != CompressionGzip && c.Compression != CompressionNone:
-		return fmt.Errorf("compression: %q is neither %s nor %s", c.Compression, CompressionGzip, CompressionNone)
+	case c.Compression != CompressionGzip && c.Compression != CompressionZstd && c.Compression != CompressionNone:
+		return fmt.Errorf("compression: %q is not one of %s, %s, %s", c.Compression, CompressionGzip, CompressionZstd, CompressionNone)
 	case c.Timeout <= 0:
 		return fmt.Errorf("timeout: must be > 0, got %s", c.Timeout)
 	case c.Keepalive.Time < 0:

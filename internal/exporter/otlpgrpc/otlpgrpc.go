@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -44,8 +44,9 @@ type Exporter struct {
 	sender *sender.Sender
 
 	mu       sync.Mutex
-	started  bool // guarded by mu
-	shutdown bool // guarded by mu
+	started  bool   // guarded by mu
+	shutdown bool   // guarded by mu
+	release  func() // guarded by mu; frees the compressor once the connection is closed
 }
 
 // New validates cfg and loads the TLS files; Start connects.
@@ -82,9 +83,6 @@ func dialOptions(cfg Config) ([]grpc.DialOption, error) {
 		creds = credentials.NewTLS(tlsCfg)
 	}
 	callOpts := []grpc.CallOption{grpc.ForceCodecV2(grpcraw.Codec{}), grpc.WaitForReady(cfg.WaitForReady)}
-	if cfg.Compression == CompressionGzip {
-		callOpts = append(callOpts, grpc.UseCompressor(gzip.Name))
-	}
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(callOpts...),
@@ -105,11 +103,17 @@ func (e *Exporter) Start(ctx context.Context) error {
 	if e.started || e.shutdown {
 		return nil
 	}
-	conn, err := grpc.NewClient(e.cfg.Endpoint, e.client.dialOpts...)
+	compOpts, release, err := compression(e.cfg.Compression)
 	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(e.cfg.Endpoint, append(slices.Clip(e.client.dialOpts), compOpts...)...)
+	if err != nil {
+		release()
 		return fmt.Errorf("otlpgrpc: endpoint %s: %w", e.cfg.Endpoint, err)
 	}
 	e.client.conn.Store(conn)
+	e.release = release
 	e.started = true
 	e.log.Info("otlp exporter started", "endpoint", e.cfg.Endpoint, "tls", !e.cfg.TLS.Insecure,
 		"compression", e.cfg.Compression, "headers", e.cfg.Headers, "queue", e.cfg.Queue.Enabled)
@@ -125,9 +129,11 @@ func (e *Exporter) Shutdown(ctx context.Context) error {
 	}
 	e.shutdown = true
 	e.mu.Unlock()
+	// Start cannot run any more: release is settled.
 	err := e.sender.Shutdown(ctx)
 	if conn := e.client.conn.Swap(nil); conn != nil {
 		err = errors.Join(err, conn.Close())
+		e.release()
 	}
 	return err
 }

@@ -1,8 +1,6 @@
 package otlpgrpc_test
 
 import (
-	"net"
-	"sync"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -11,39 +9,17 @@ import (
 	"google.golang.org/grpc/encoding/gzip"
 
 	"github.com/otlp-dev/otlp/internal/exporter/otlpgrpc"
-	"github.com/otlp-dev/otlp/internal/grpcraw"
 	"github.com/otlp-dev/otlp/internal/testutil"
 )
-
-// nullServer answers every OTLP export with an empty success without decoding it, so that the
-// benchmarks measure the clients.
-func nullServer(b *testing.B) string {
-	b.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := grpc.NewServer(grpc.ForceServerCodecV2(grpcraw.Codec{}), grpc.UnknownServiceHandler(func(_ any, st grpc.ServerStream) error {
-		var f grpcraw.Frame
-		if err := st.RecvMsg(&f); err != nil {
-			return err
-		}
-		return st.SendMsg(&grpcraw.Frame{})
-	}))
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = s.Serve(l) })
-	b.Cleanup(func() { s.Stop(); wg.Wait() })
-	return l.Addr().String()
-}
 
 // BenchmarkExport512Spans compares one synchronous export of a 512-span batch through this
 // exporter (raw bytes, no queue, no retry) with pdata's ptraceotlp gRPC client (which
 // encodes the request on every call) against the same server.
 func BenchmarkExport512Spans(b *testing.B) {
-	addr := nullServer(b)
+	addr := testutil.NewNullServer(b)
 	td := testutil.Traces(4, 128, 0)
 	batch := testutil.TracesBatch(td)
-	for _, comp := range []string{otlpgrpc.CompressionNone, otlpgrpc.CompressionGzip} {
+	for _, comp := range []string{otlpgrpc.CompressionNone, otlpgrpc.CompressionGzip, otlpgrpc.CompressionZstd} {
 		b.Run("otlpgrpc/"+comp, func(b *testing.B) {
 			cfg := otlpgrpc.NewDefaultConfig()
 			cfg.Endpoint, cfg.TLS.Insecure, cfg.Compression = addr, true, comp
@@ -64,6 +40,9 @@ func BenchmarkExport512Spans(b *testing.B) {
 				}
 			}
 		})
+		if comp == otlpgrpc.CompressionZstd {
+			continue // grpc-go registers no zstd compressor
+		}
 		b.Run("pdata/"+comp, func(b *testing.B) {
 			opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 			if comp == otlpgrpc.CompressionGzip {

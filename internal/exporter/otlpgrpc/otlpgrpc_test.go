@@ -107,6 +107,7 @@ func TestExportIntact(t *testing.T) {
 		{"plain none", otlpgrpc.CompressionNone, ""},
 		{"tls gzip", otlpgrpc.CompressionGzip, "tls"},
 		{"mtls none", otlpgrpc.CompressionNone, "mtls"},
+		{"plain zstd", otlpgrpc.CompressionZstd, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,7 +153,7 @@ func TestExportIntact(t *testing.T) {
 				if got := r.Headers["x-tenant"]; len(got) != 1 || got[0] != "acme" {
 					t.Errorf("%s: x-tenant %q", r.Signal, got)
 				}
-				if r.Compressed != (tt.compression == otlpgrpc.CompressionGzip) {
+				if r.Compressed != (tt.compression != otlpgrpc.CompressionNone) {
 					t.Errorf("%s: compressed %v with compression %s", r.Signal, r.Compressed, tt.compression)
 				}
 			}
@@ -389,7 +390,7 @@ func TestConfigValidate(t *testing.T) {
 		{"no endpoint", func(c *otlpgrpc.Config) { c.Endpoint = "" }, "endpoint"},
 		{"scheme", func(c *otlpgrpc.Config) { c.Endpoint = "http://collector:4317" }, "endpoint"},
 		{"no port", func(c *otlpgrpc.Config) { c.Endpoint = "collector" }, "endpoint"},
-		{"compression", func(c *otlpgrpc.Config) { c.Compression = "zstd" }, "compression"},
+		{"compression", func(c *otlpgrpc.Config) { c.Compression = "br" }, "compression"},
 		{"timeout", func(c *otlpgrpc.Config) { c.Timeout = 0 }, "timeout"},
 		{"keepalive", func(c *otlpgrpc.Config) { c.Keepalive.Time = time.Second }, "keepalive.time"},
 		{"tls", func(c *otlpgrpc.Config) { c.TLS.Insecure = false; c.TLS.CertFile = "c.pem" }, "tls.key_file"},

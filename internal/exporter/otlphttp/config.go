@@ -17,6 +17,9 @@ const (
 	EncodingProto   = "proto"
 	EncodingJSON    = "json"
 	CompressionGzip = "gzip"
+	// CompressionZstd is smaller and faster than gzip; the receiver must accept
+	// Content-Encoding zstd (the OpenTelemetry Collector's does).
+	CompressionZstd = "zstd"
 	CompressionNone = "none"
 )
 
@@ -78,8 +81,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Encoding != EncodingProto && c.Encoding != EncodingJSON:
 		return fmt.Errorf("encoding: %q is neither %s nor %s", c.Encoding, EncodingProto, EncodingJSON)
-	case c.Compression != CompressionGzip && c.Compression != CompressionNone:
-		return fmt.Errorf("compression: %q is neither %s nor %s", c.Compression, CompressionGzip, CompressionNone)
+	case c.Compression != CompressionGzip && c.Compression != CompressionZstd && c.Compression != CompressionNone:
+		return fmt.Errorf("compression: %q is not one of %s, %s, %s", c.Compression, CompressionGzip, CompressionZstd, CompressionNone)
 	case c.Timeout <= 0:
 		return fmt.Errorf("timeout: must be > 0, got %s", c.Timeout)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -43,6 +44,7 @@ type Exporter struct {
 	cfg       Config
 	log       *slog.Logger
 	transport *http.Transport
+	client    *client
 	sender    *sender.Sender
 
 	mu       sync.Mutex
@@ -76,15 +78,24 @@ func New(cfg Config, set Settings) (*Exporter, error) {
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
 	c := &client{cfg: cfg, http: &http.Client{Transport: tr}, log: set.Logger}
+	if cfg.Compression == CompressionZstd {
+		// EncodeAll is safe for concurrent use and starts no goroutines.
+		if c.zstd, err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1)); err != nil {
+			return nil, fmt.Errorf("compression: %w", err)
+		}
+	}
 	for _, sig := range pipeline.Signals {
 		c.urls[sig] = cfg.signalURL(sig)
 	}
 	s, err := sender.New(c, sender.Config{Queue: cfg.Queue, Retry: cfg.Retry, Timeout: cfg.Timeout},
 		sender.Settings{Name: set.Name, Logger: set.Logger, Metrics: set.Metrics})
 	if err != nil {
+		if c.zstd != nil {
+			_ = c.zstd.Close()
+		}
 		return nil, err
 	}
-	return &Exporter{cfg: cfg, log: set.Logger, transport: tr, sender: s}, nil
+	return &Exporter{cfg: cfg, log: set.Logger, transport: tr, client: c, sender: s}, nil
 }
 
 // Start launches the workers.
@@ -105,6 +116,9 @@ func (e *Exporter) Shutdown(ctx context.Context) error {
 	e.mu.Unlock()
 	err := e.sender.Shutdown(ctx)
 	e.transport.CloseIdleConnections()
+	if e.client.zstd != nil {
+		_ = e.client.zstd.Close()
+	}
 	return err
 }
 
@@ -123,7 +137,8 @@ func (e *Exporter) Status() sender.Status { return e.sender.Status() }
 type client struct {
 	cfg  Config
 	http *http.Client
-	urls [4]string // by signal
+	urls [4]string     // by signal
+	zstd *zstd.Encoder // when compression is zstd
 	log  *slog.Logger
 }
 
@@ -143,7 +158,10 @@ func (c *client) Consume(ctx context.Context, b pipeline.Batch) error {
 		}
 		body, contentType = js, "application/json"
 	}
-	if c.cfg.Compression == CompressionGzip {
+	switch c.cfg.Compression {
+	case CompressionZstd:
+		body = c.zstd.EncodeAll(body, make([]byte, 0, len(body)/4+64))
+	case CompressionGzip:
 		var buf bytes.Buffer
 		buf.Grow(len(body)/4 + 64)
 		zw := gzipWriters.Get().(*gzip.Writer)
@@ -163,8 +181,8 @@ func (c *client) Consume(ctx context.Context, b pipeline.Batch) error {
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("User-Agent", "otlp-exporter")
-	if c.cfg.Compression == CompressionGzip {
-		req.Header.Set("Content-Encoding", "gzip")
+	if c.cfg.Compression != CompressionNone {
+		req.Header.Set("Content-Encoding", c.cfg.Compression)
 	}
 	for k, v := range c.cfg.Headers {
 		if strings.EqualFold(k, "host") {

@@ -101,6 +101,7 @@ func TestExportIntact(t *testing.T) {
 		{otlphttp.EncodingJSON, otlphttp.CompressionNone, ""},
 		{otlphttp.EncodingProto, otlphttp.CompressionNone, "tls"},
 		{otlphttp.EncodingJSON, otlphttp.CompressionGzip, "mtls"},
+		{otlphttp.EncodingProto, otlphttp.CompressionZstd, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.encoding+"/"+tt.compression+"/"+tt.tls, func(t *testing.T) {
@@ -142,7 +143,7 @@ func TestExportIntact(t *testing.T) {
 				if got := r.Headers["x-tenant"]; len(got) != 1 || got[0] != "acme" {
 					t.Errorf("%s: x-tenant %q", r.Signal, got)
 				}
-				if r.Encoding != tt.encoding || r.Compressed != (tt.compression == otlphttp.CompressionGzip) {
+				if r.Encoding != tt.encoding || r.Compressed != (tt.compression != otlphttp.CompressionNone) {
 					t.Errorf("%s: encoding %s compressed %v", r.Signal, r.Encoding, r.Compressed)
 				}
 			}

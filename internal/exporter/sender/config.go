@@ -69,6 +69,8 @@ type RetryConfig struct {
 	// MaxElapsedTime gives up on a batch (counted dropped) this long after its first failure;
 	// 0 retries until shutdown.
 	MaxElapsedTime time.Duration `toml:"max_elapsed_time"`
+	// MaxAttempts also gives up after this many attempts, the first included; 0: no bound.
+	MaxAttempts int `toml:"max_attempts"`
 }
 
 // NewDefaultRetryConfig: 5s growing ×1.5 to 30s, ±50%, for at most 5 minutes.
@@ -94,6 +96,8 @@ func (c RetryConfig) Validate() error {
 		return fmt.Errorf("randomization_factor: must be within [0, 1], got %v", c.RandomizationFactor)
 	case c.MaxElapsedTime < 0:
 		return fmt.Errorf("max_elapsed_time: must be >= 0, got %s", c.MaxElapsedTime)
+	case c.MaxAttempts < 0:
+		return fmt.Errorf("max_attempts: must be >= 0, got %d", c.MaxAttempts)
 	}
 	return nil
 }

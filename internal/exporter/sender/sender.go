@@ -110,15 +110,15 @@ func New(next Consumer, cfg Config, set Settings) (*Sender, error) {
 	return s, nil
 }
 
-// retryPolicy maps the exporter's retry table onto the resilience policy: no attempt bound, no
-// retry budget (the queue bounds the work), and "0: until shutdown" for max_elapsed_time.
+// retryPolicy maps the exporter's retry table onto the resilience policy: no retry budget
+// (the queue bounds the work), and with neither bound set, retry until shutdown.
 func retryPolicy(c RetryConfig) resilience.RetryConfig {
 	rc := resilience.RetryConfig{
-		MaxElapsed: c.MaxElapsedTime,
-		BaseDelay:  c.InitialInterval, MaxDelay: c.MaxInterval,
+		MaxAttempts: c.MaxAttempts, MaxElapsed: c.MaxElapsedTime,
+		BaseDelay: c.InitialInterval, MaxDelay: c.MaxInterval,
 		Multiplier: c.Multiplier, Jitter: c.RandomizationFactor,
 	}
-	if rc.MaxElapsed == 0 {
+	if rc.MaxAttempts == 0 && rc.MaxElapsed == 0 {
 		rc.MaxAttempts = math.MaxInt
 	}
 	return rc

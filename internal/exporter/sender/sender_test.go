@@ -105,6 +105,7 @@ func TestConfigValidate(t *testing.T) {
 		{"multiplier", func(c *sender.Config) { c.Retry.Multiplier = 0.5 }, "retry.multiplier"},
 		{"jitter", func(c *sender.Config) { c.Retry.RandomizationFactor = 2 }, "retry.randomization_factor"},
 		{"elapsed", func(c *sender.Config) { c.Retry.MaxElapsedTime = -1 }, "retry.max_elapsed_time"},
+		{"attempts", func(c *sender.Config) { c.Retry.MaxAttempts = -1 }, "retry.max_attempts"},
 		{"disabled retry ignores keys", func(c *sender.Config) { c.Retry = sender.RetryConfig{} }, ""},
 		{"timeout", func(c *sender.Config) { c.Timeout = -1 }, "timeout"},
 	}
@@ -243,6 +244,47 @@ func TestRetriesExhaustedCountedDropped(t *testing.T) {
 			t.Error("still healthy 10s after failures began (unhealthy_after 10s)")
 		}
 		_ = s.Shutdown(t.Context())
+	})
+}
+
+func TestMaxAttempts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		next := &fakeNext{fn: func(context.Context, int, pipeline.Batch) error { return errUnavailable }}
+		cfg := sender.Config{Queue: queue(100, sender.PolicyBlock), Retry: fastRetry()}
+		cfg.Retry.MaxAttempts, cfg.Retry.MaxElapsedTime = 3, 0
+		s, m := newSender(t, next, cfg)
+		_ = s.Start(t.Context())
+		_ = s.Consume(t.Context(), batch(2))
+		time.Sleep(time.Minute) // fake time
+		synctest.Wait()
+		if n := len(next.times()); n != 3 {
+			t.Errorf("%d attempts, want 3", n)
+		}
+		if c := read(t, m); c.failed != 2 {
+			t.Errorf("counts %+v", c)
+		}
+		_ = s.Shutdown(t.Context())
+	})
+}
+
+func TestRetryUntilShutdown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		next := &fakeNext{fn: func(context.Context, int, pipeline.Batch) error { return errUnavailable }}
+		cfg := sender.Config{Queue: queue(100, sender.PolicyBlock), Retry: fastRetry()}
+		cfg.Retry.MaxElapsedTime = 0
+		s, m := newSender(t, next, cfg)
+		_ = s.Start(t.Context())
+		_ = s.Consume(t.Context(), batch(2))
+		time.Sleep(time.Hour) // fake time
+		if c := read(t, m); c.failed != 0 {
+			t.Errorf("gave up after an hour with max_elapsed_time 0: %+v", c)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+		if c := read(t, m); c.shutdown != 2 {
+			t.Errorf("counts %+v, want 2 dropped at shutdown", c)
+		}
 	})
 }
 
