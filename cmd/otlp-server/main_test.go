@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/otlp-dev/otlp/internal/pipeline"
+	"github.com/otlp-dev/otlp/internal/testutil"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "otlp-server-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "otlp-server")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// proc is a running otlp-server whose stderr is captured.
+type proc struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	logs bytes.Buffer
+	done chan error
+}
+
+func (p *proc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.Write(b)
+}
+
+func (p *proc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(binary, args...), done: make(chan error, 1)}
+	p.cmd.Stderr = p
+	p.cmd.Env = append(os.Environ(), "OTLP_CONFIG_PATH=")
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("server log:\n%s", p.log())
+		}
+	})
+	return p
+}
+
+// waitHTTP polls url until it answers want or the deadline passes.
+func waitHTTP(t *testing.T, url string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // polling an external process's port: nothing to wait on
+	}
+	t.Fatalf("%s never answered %d", url, want)
+}
+
+func writeConfig(t *testing.T, path, grpcAddr, httpAddr, adminAddr, upstream string) {
+	t.Helper()
+	cfg := fmt.Sprintf(`
+[otlp]
+log_level = "info"
+log_format = "json"
+[admin]
+endpoint = %q
+[receivers.otlp.grpc]
+endpoint = %q
+[receivers.otlp.http]
+endpoint = %q
+[exporters.otlp]
+endpoint = %q
+tls = { insecure = true }
+[pipelines.traces]
+receivers = ["otlp"]
+processors = ["batch"]
+exporters = ["otlp"]
+[processors.batch]
+timeout = "50ms"
+`, adminAddr, grpcAddr, httpAddr, upstream)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func telemetrygen(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("telemetrygen")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("telemetrygen is required in CI: `make tools` installs it")
+		}
+		t.Skip("telemetrygen not installed (run `make tools`); skipping")
+	}
+	return path
+}
+
+// TestProcessTelemetrygenReloadAndDrain runs the built binary: telemetrygen sends spans, an
+// invalid configuration is rejected while the server keeps serving, SIGHUP reloads, and SIGTERM
+// drains everything to the upstream before a clean exit.
+func TestProcessTelemetrygenReloadAndDrain(t *testing.T) {
+	tg := telemetrygen(t)
+	sink := testutil.NewSink(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "otlp.toml")
+	grpcAddr, httpAddr, adminAddr := freePort(t), freePort(t), freePort(t)
+	writeConfig(t, path, grpcAddr, httpAddr, adminAddr, sink.GRPCAddr)
+	p := start(t, "--config", path)
+	waitHTTP(t, "http://"+adminAddr+"/ready", 200)
+
+	gen := func(traces int) {
+		out, err := exec.Command(tg, "traces", "--otlp-insecure", "--otlp-endpoint", grpcAddr,
+			"--traces", fmt.Sprint(traces), "--workers", "1", "--rate", "0").CombinedOutput()
+		if err != nil {
+			t.Fatalf("telemetrygen: %v\n%s", err, out)
+		}
+	}
+	gen(500) // 2 spans per trace (a parent and a child)
+
+	// An invalid file is rejected; the server keeps serving on the old configuration.
+	if err := os.WriteFile(path, []byte("[exporters.otlp]\nendpont = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, p, "configuration rejected")
+	gen(500)
+
+	// A valid file again, then SIGHUP: both reload.
+	writeConfig(t, path, grpcAddr, httpAddr, adminAddr, sink.GRPCAddr)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	gen(500)
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit 30s after SIGTERM")
+	}
+	if got := sink.Items(pipeline.SignalTraces); got != 3000 {
+		t.Fatalf("upstream got %d spans, want 3000", got)
+	}
+	if strings.Contains(p.log(), "panic") {
+		t.Fatal("panic in log")
+	}
+}
+
+func waitLog(t *testing.T, p *proc, sub string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(p.log(), sub) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // polling another process's output
+	}
+	t.Fatalf("log never said %q", sub)
+}
+
+// TestCheckConfig covers --check-config for a good and a bad file.
+func TestCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.toml")
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(good, []byte("[otlp.transport]\nendpoints = [\"127.0.0.1:4317\"]\n"), 0o600)
+	os.WriteFile(bad, []byte("[processors.batch]\ntimeout = \"-1s\"\n[pipelines.traces]\nreceivers=[\"otlp\"]\nexporters=[\"nope\"]\n"), 0o600)
+	var out, errb bytes.Buffer
+	if err := runMain([]string{"--check-config", good}, &out, &errb); err != nil {
+		t.Fatalf("good file: %v", err)
+	}
+	err := runMain([]string{"--check-config", bad}, &out, &errb)
+	if err == nil {
+		t.Fatal("bad file accepted")
+	}
+	for _, want := range []string{"processors.batch.timeout", `pipelines.traces.exporters: "nope" is not configured`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+}
+
+// TestDefaultsNeedNoFile starts the binary with no configuration on free ports (through the
+// environment overrides) and checks that it serves /health and logs a batch summary.
+func TestDefaultsNeedNoFile(t *testing.T) {
+	grpcAddr, httpAddr, adminAddr := freePort(t), freePort(t), freePort(t)
+	p := &proc{cmd: exec.Command(binary), done: make(chan error, 1)}
+	p.cmd.Env = append(os.Environ(), "OTLP_CONFIG_PATH=", "OTLP_GRPC_ENDPOINT="+grpcAddr, "OTLP_HTTP_ENDPOINT="+httpAddr, "OTLP_ADMIN_ENDPOINT="+adminAddr)
+	p.cmd.Stderr = p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	defer func() { _ = p.cmd.Process.Kill(); <-p.done }()
+	waitHTTP(t, "http://"+adminAddr+"/health", 200)
+	resp, err := http.Post("http://"+httpAddr+"/v1/traces", "application/json", strings.NewReader(
+		`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","name":"hello"}]}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST /v1/traces = %d", resp.StatusCode)
+	}
+	waitLog(t, p, "signal=traces items=1")
+}

@@ -1,0 +1,425 @@
+// Package config loads, defaults and validates the TOML configuration of otlp-server.
+//
+// Components are named "type" or "type/name" (as in the OpenTelemetry Collector), each decoded
+// into its own package's Config over that package's defaults. Unknown keys are errors that name
+// the key, so a typo never silently falls back to a default.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/otlp-dev/otlp/internal/admin"
+	"github.com/otlp-dev/otlp/internal/exporter/debug"
+	"github.com/otlp-dev/otlp/internal/exporter/file"
+	"github.com/otlp-dev/otlp/internal/exporter/nop"
+	"github.com/otlp-dev/otlp/internal/exporter/otlpgrpc"
+	"github.com/otlp-dev/otlp/internal/exporter/otlphttp"
+	"github.com/otlp-dev/otlp/internal/pipeline"
+	"github.com/otlp-dev/otlp/internal/processor/batch"
+	"github.com/otlp-dev/otlp/internal/processor/memlimit"
+	"github.com/otlp-dev/otlp/internal/receiver"
+)
+
+// EnvConfigPath names the environment variable holding the config file path.
+const EnvConfigPath = "OTLP_CONFIG_PATH"
+
+// Config is the whole file.
+type Config struct {
+	OTLP       OTLP
+	Admin      admin.Config
+	Receivers  map[string]Receiver
+	Processors map[string]Processor
+	Exporters  map[string]Exporter
+	Pipelines  map[string]Pipeline
+}
+
+// OTLP is the [otlp] section: process-wide settings and the default upstream.
+type OTLP struct {
+	Environment string    `toml:"environment"`
+	ServiceName string    `toml:"service_name"`
+	LogLevel    string    `toml:"log_level"`  // debug, info, warn, error
+	LogFormat   string    `toml:"log_format"` // text, json
+	Transport   Transport `toml:"transport"`
+	// ShutdownTimeout bounds the drain on SIGTERM.
+	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+}
+
+// Transport is [otlp.transport]: the upstream that default pipelines forward to.
+type Transport struct {
+	Protocol      string            `toml:"protocol"` // grpc or http
+	Endpoints     []string          `toml:"endpoints"`
+	Timeout       time.Duration     `toml:"timeout"`
+	RetryAttempts int               `toml:"retry_attempts"`
+	Compression   string            `toml:"compression"`
+	Insecure      bool              `toml:"insecure"`
+	Headers       map[string]string `toml:"headers"`
+}
+
+// Pipeline is one [pipelines.<signal>[/name]] section.
+type Pipeline struct {
+	Receivers  []string `toml:"receivers"`
+	Processors []string `toml:"processors"`
+	Exporters  []string `toml:"exporters"`
+}
+
+// Receiver is a configured receiver; Type says which field is set.
+type Receiver struct {
+	Type string
+	OTLP *receiver.Config
+}
+
+// Processor is a configured processor.
+type Processor struct {
+	Type          string
+	Batch         *batch.Config
+	MemoryLimiter *memlimit.Config
+}
+
+// Exporter is a configured exporter.
+type Exporter struct {
+	Type     string
+	OTLP     *otlpgrpc.Config
+	OTLPHTTP *otlphttp.Config
+	Debug    *debug.Config
+	File     *file.Config
+	Nop      *nop.Config
+}
+
+// file is the raw shape decoded first; components stay undecoded until their type is known.
+type fileShape struct {
+	OTLP       OTLP                      `toml:"otlp"`
+	Admin      admin.Config              `toml:"admin"`
+	Receivers  map[string]toml.Primitive `toml:"receivers"`
+	Processors map[string]toml.Primitive `toml:"processors"`
+	Exporters  map[string]toml.Primitive `toml:"exporters"`
+	Pipelines  map[string]Pipeline       `toml:"pipelines"`
+}
+
+// Default is the configuration used when no file is given: receive OTLP on the default ports
+// and log a one-line summary per batch.
+func Default() *Config {
+	c, err := Parse(nil, nil)
+	if err != nil {
+		panic("config: defaults do not validate: " + err.Error())
+	}
+	return c
+}
+
+// Load reads path ("" means no file: defaults only), applies environment overrides from
+// getenv (nil: os.Getenv), fills defaults and validates.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	var data []byte
+	if path != "" {
+		var err error
+		data, err = os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
+	c, err := Parse(data, getenv)
+	if err != nil && path != "" {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, err
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// Parse decodes TOML text. ${VAR} references are replaced by the environment's values first,
+// so secrets can stay out of the file.
+func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	text := envRef.ReplaceAllStringFunc(string(data), func(ref string) string {
+		return getenv(ref[2 : len(ref)-1])
+	})
+	raw := fileShape{OTLP: defaultOTLP(), Admin: admin.NewDefaultConfig()}
+	md, err := toml.Decode(text, &raw)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c := &Config{OTLP: raw.OTLP, Admin: raw.Admin, Pipelines: raw.Pipelines,
+		Receivers: map[string]Receiver{}, Processors: map[string]Processor{}, Exporters: map[string]Exporter{}}
+	var errs []string
+	for _, name := range sortedKeys(raw.Receivers) {
+		r, err := decodeReceiver(md, name, raw.Receivers[name])
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		c.Receivers[name] = r
+	}
+	for _, name := range sortedKeys(raw.Processors) {
+		p, err := decodeProcessor(md, name, raw.Processors[name])
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		c.Processors[name] = p
+	}
+	for _, name := range sortedKeys(raw.Exporters) {
+		e, err := decodeExporter(md, name, raw.Exporters[name])
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		c.Exporters[name] = e
+	}
+	for _, k := range md.Undecoded() {
+		errs = append(errs, fmt.Sprintf("%s: unknown key", k))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("config: %s", strings.Join(errs, "; "))
+	}
+	if err := applyEnv(c, getenv); err != nil {
+		return nil, err
+	}
+	c.fillDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func defaultOTLP() OTLP {
+	return OTLP{
+		Environment: "development", ServiceName: "otlp-server", LogLevel: "info", LogFormat: "text",
+		ShutdownTimeout: 30 * time.Second,
+		Transport:       Transport{Protocol: "grpc", Timeout: 10 * time.Second, RetryAttempts: 0, Compression: "gzip"},
+	}
+}
+
+func typeOf(name string) string {
+	t, _, _ := strings.Cut(name, "/")
+	return t
+}
+
+func decodeReceiver(md toml.MetaData, name string, p toml.Primitive) (Receiver, error) {
+	switch typeOf(name) {
+	case "otlp":
+		cfg := receiver.NewDefaultConfig()
+		if err := md.PrimitiveDecode(p, &cfg); err != nil {
+			return Receiver{}, fmt.Errorf("receivers.%s: %w", name, err)
+		}
+		return Receiver{Type: "otlp", OTLP: &cfg}, nil
+	}
+	return Receiver{}, fmt.Errorf("receivers.%s: unknown receiver type %q (known: otlp)", name, typeOf(name))
+}
+
+func decodeProcessor(md toml.MetaData, name string, p toml.Primitive) (Processor, error) {
+	switch typeOf(name) {
+	case "batch":
+		cfg := batch.NewDefaultConfig()
+		if err := md.PrimitiveDecode(p, &cfg); err != nil {
+			return Processor{}, fmt.Errorf("processors.%s: %w", name, err)
+		}
+		return Processor{Type: "batch", Batch: &cfg}, nil
+	case "memory_limiter":
+		cfg := memlimit.NewDefaultConfig()
+		if err := md.PrimitiveDecode(p, &cfg); err != nil {
+			return Processor{}, fmt.Errorf("processors.%s: %w", name, err)
+		}
+		return Processor{Type: "memory_limiter", MemoryLimiter: &cfg}, nil
+	}
+	return Processor{}, fmt.Errorf("processors.%s: unknown processor type %q (known: batch, memory_limiter)", name, typeOf(name))
+}
+
+func decodeExporter(md toml.MetaData, name string, p toml.Primitive) (Exporter, error) {
+	e := Exporter{Type: typeOf(name)}
+	var err error
+	switch e.Type {
+	case "otlp":
+		cfg := otlpgrpc.NewDefaultConfig()
+		err, e.OTLP = md.PrimitiveDecode(p, &cfg), &cfg
+	case "otlphttp":
+		cfg := otlphttp.NewDefaultConfig()
+		err, e.OTLPHTTP = md.PrimitiveDecode(p, &cfg), &cfg
+	case "debug":
+		cfg := debug.NewDefaultConfig()
+		err, e.Debug = md.PrimitiveDecode(p, &cfg), &cfg
+	case "file":
+		cfg := file.NewDefaultConfig()
+		err, e.File = md.PrimitiveDecode(p, &cfg), &cfg
+	case "nop":
+		cfg := nop.NewDefaultConfig()
+		err, e.Nop = md.PrimitiveDecode(p, &cfg), &cfg
+	default:
+		return e, fmt.Errorf("exporters.%s: unknown exporter type %q (known: otlp, otlphttp, debug, file, nop)", name, e.Type)
+	}
+	if err != nil {
+		return e, fmt.Errorf("exporters.%s: %w", name, err)
+	}
+	return e, nil
+}
+
+// fillDefaults adds the receiver, processors and pipelines a file left out.
+func (c *Config) fillDefaults() {
+	if len(c.Pipelines) > 0 {
+		return
+	}
+	// No pipelines: every signal from the default OTLP receiver, through the memory limiter
+	// and batcher, to the upstream of [otlp.transport] or else to the debug exporter.
+	if _, ok := c.Receivers["otlp"]; !ok {
+		c.Receivers["otlp"] = defaultReceiver()
+	}
+	if _, ok := c.Processors["memory_limiter"]; !ok {
+		cfg := memlimit.NewDefaultConfig()
+		c.Processors["memory_limiter"] = Processor{Type: "memory_limiter", MemoryLimiter: &cfg}
+	}
+	if _, ok := c.Processors["batch"]; !ok {
+		cfg := batch.NewDefaultConfig()
+		c.Processors["batch"] = Processor{Type: "batch", Batch: &cfg}
+	}
+	exporter := "debug"
+	if len(c.OTLP.Transport.Endpoints) > 0 {
+		exporter = UpstreamExporter
+		if _, ok := c.Exporters[exporter]; !ok {
+			c.Exporters[exporter] = c.OTLP.Transport.exporter()
+		}
+	} else if _, ok := c.Exporters["debug"]; !ok {
+		cfg := debug.NewDefaultConfig()
+		c.Exporters["debug"] = Exporter{Type: "debug", Debug: &cfg}
+	}
+	c.Pipelines = map[string]Pipeline{}
+	for _, sig := range pipeline.Signals {
+		c.Pipelines[sig.String()] = Pipeline{Receivers: []string{"otlp"}, Processors: []string{"memory_limiter", "batch"}, Exporters: []string{exporter}}
+	}
+}
+
+func defaultReceiver() Receiver {
+	cfg := receiver.NewDefaultConfig()
+	return Receiver{Type: "otlp", OTLP: &cfg}
+}
+
+// UpstreamExporter names the exporter made from [otlp.transport] for the default pipelines.
+const UpstreamExporter = "otlp/upstream"
+
+// SignalOf returns the signal of a pipeline named "traces", "metrics/x", ….
+func SignalOf(pipelineName string) (pipeline.Signal, error) {
+	return pipeline.ParseSignal(typeOf(pipelineName))
+}
+
+// Validate checks every component and that pipelines only name configured ones.
+func (c *Config) Validate() error {
+	var errs []string
+	add := func(prefix string, err error) {
+		if err != nil {
+			errs = append(errs, prefix+err.Error())
+		}
+	}
+	add("otlp.", c.OTLP.validate())
+	add("admin.", c.Admin.Validate())
+	for _, name := range sortedKeys(c.Receivers) {
+		add("receivers."+name+".", c.Receivers[name].OTLP.Validate())
+	}
+	for _, name := range sortedKeys(c.Processors) {
+		p := c.Processors[name]
+		switch {
+		case p.Batch != nil:
+			add("processors."+name+".", p.Batch.Validate())
+		case p.MemoryLimiter != nil:
+			add("processors."+name+".", p.MemoryLimiter.Validate())
+		}
+	}
+	for _, name := range sortedKeys(c.Exporters) {
+		add("exporters."+name+".", c.Exporters[name].validate())
+	}
+	if len(c.Pipelines) == 0 {
+		errs = append(errs, "pipelines: at least one pipeline is required")
+	}
+	used := map[string]bool{}
+	for _, name := range sortedKeys(c.Pipelines) {
+		p := c.Pipelines[name]
+		key := "pipelines." + name
+		if _, err := SignalOf(name); err != nil {
+			errs = append(errs, key+": "+err.Error())
+		}
+		if len(p.Receivers) == 0 {
+			errs = append(errs, key+".receivers: at least one receiver is required")
+		}
+		if len(p.Exporters) == 0 {
+			errs = append(errs, key+".exporters: at least one exporter is required")
+		}
+		check := func(field string, names []string, exists func(string) bool) {
+			for _, n := range names {
+				if !exists(n) {
+					errs = append(errs, fmt.Sprintf("%s.%s: %q is not configured", key, field, n))
+				}
+				used[field+"."+n] = true
+			}
+			if dup := firstDuplicate(names); dup != "" {
+				errs = append(errs, fmt.Sprintf("%s.%s: %q is listed twice", key, field, dup))
+			}
+		}
+		check("receivers", p.Receivers, func(n string) bool { _, ok := c.Receivers[n]; return ok })
+		check("processors", p.Processors, func(n string) bool { _, ok := c.Processors[n]; return ok })
+		check("exporters", p.Exporters, func(n string) bool { _, ok := c.Exporters[n]; return ok })
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func (o OTLP) validate() error {
+	if _, err := ParseLevel(o.LogLevel); err != nil {
+		return fmt.Errorf("log_level: %w", err)
+	}
+	if o.LogFormat != "text" && o.LogFormat != "json" {
+		return fmt.Errorf("log_format: %q is neither text nor json", o.LogFormat)
+	}
+	if o.ShutdownTimeout <= 0 {
+		return fmt.Errorf("shutdown_timeout: must be > 0, got %s", o.ShutdownTimeout)
+	}
+	t := o.Transport
+	if t.Protocol != "grpc" && t.Protocol != "http" {
+		return fmt.Errorf("transport.protocol: %q is neither grpc nor http", t.Protocol)
+	}
+	if len(t.Endpoints) > 1 {
+		return fmt.Errorf("transport.endpoints: %d endpoints given; balancing across several upstreams is not available in the server yet, give one", len(t.Endpoints))
+	}
+	if t.Timeout <= 0 {
+		return fmt.Errorf("transport.timeout: must be > 0, got %s", t.Timeout)
+	}
+	if t.RetryAttempts < 0 {
+		return fmt.Errorf("transport.retry_attempts: must be >= 0, got %d", t.RetryAttempts)
+	}
+	return nil
+}
+
+// ParseLevel maps a log_level value to a slog level.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("%q is not one of debug, info, warn, error", s)
+	}
+	return l, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func firstDuplicate(names []string) string {
+	for i, n := range names {
+		if slices.Contains(names[:i], n) {
+			return n
+		}
+	}
+	return ""
+}

@@ -1,0 +1,270 @@
+// Package server assembles otlp-server from its configuration: receivers feed pipelines
+// (processors, then a fan-out to exporters), and the admin endpoints report on all of it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"reflect"
+	"sort"
+	"sync"
+
+	"github.com/otlp-dev/otlp/internal/admin"
+	"github.com/otlp-dev/otlp/internal/config"
+	"github.com/otlp-dev/otlp/internal/pipeline"
+	"github.com/otlp-dev/otlp/internal/receiver"
+	"github.com/otlp-dev/otlp/internal/selftel"
+)
+
+// Settings are what the process gives the server.
+type Settings struct {
+	Logger *slog.Logger
+	// Level is adjusted on reload when log_level changes; nil leaves the level alone.
+	Level   *slog.LevelVar
+	Version string
+}
+
+// receiverSlot is a running receiver and the switches its signals feed.
+type receiverSlot struct {
+	cfg      config.Receiver
+	recv     *receiver.Receiver
+	switches map[pipeline.Signal]*pipeline.Switch
+}
+
+// Server is one otlp-server instance. Several can run in one process.
+type Server struct {
+	set     Settings
+	log     *slog.Logger
+	metrics *selftel.Metrics
+	admin   *admin.Server
+
+	mu        sync.Mutex // serialises Start, Reload and Shutdown
+	cfg       *config.Config
+	graph     *graph
+	receivers map[string]*receiverSlot
+	started   bool
+	stopped   bool
+}
+
+// New builds a server for cfg. Nothing listens until Start.
+func New(cfg *config.Config, set Settings) (*Server, error) {
+	if set.Logger == nil {
+		set.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{set: set, log: set.Logger, metrics: selftel.New(), cfg: cfg, receivers: map[string]*receiverSlot{}}
+	g, err := buildGraph(cfg, nil, s.log, s.metrics)
+	if err != nil {
+		return nil, err
+	}
+	s.graph = g
+	s.admin = admin.New(cfg.Admin, admin.Settings{Logger: s.log.With("component", "admin"), Gatherer: s.metrics.Registry, Ready: s.Ready, Version: set.Version})
+	return s, nil
+}
+
+// Metrics exposes the self-metrics (tests read counters from it).
+func (s *Server) Metrics() *selftel.Metrics { return s.metrics }
+
+// Start starts exporters, processors, receivers and the admin server, in that order, so
+// nothing is accepted before the path behind it runs.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("server: already started")
+	}
+	s.started = true
+	if err := s.graph.start(ctx, nil); err != nil {
+		return err
+	}
+	for _, name := range sortedNames(s.cfg.Receivers) {
+		if err := s.startReceiverLocked(ctx, name, s.cfg.Receivers[name], s.graph); err != nil {
+			return err
+		}
+	}
+	if err := s.admin.Start(ctx); err != nil {
+		return err
+	}
+	s.log.Info("otlp-server started", "receivers", len(s.receivers), "pipelines", len(s.cfg.Pipelines), "exporters", len(s.graph.exporters))
+	return nil
+}
+
+func (s *Server) startReceiverLocked(ctx context.Context, name string, rc config.Receiver, g *graph) error {
+	slot := &receiverSlot{cfg: rc, switches: map[pipeline.Signal]*pipeline.Switch{}}
+	var cons [4]pipeline.Consumer
+	for _, sig := range pipeline.Signals {
+		if h := g.head(name, sig); h != nil {
+			sw := &pipeline.Switch{}
+			sw.Set(h)
+			slot.switches[sig] = sw
+			cons[sig] = sw
+		}
+	}
+	r, err := receiver.New(*rc.OTLP, receiver.Settings{
+		Logger: s.log.With("receiver", name), Metrics: s.metrics,
+		Traces: cons[pipeline.SignalTraces], MetricsConsumer: cons[pipeline.SignalMetrics], Logs: cons[pipeline.SignalLogs],
+	})
+	if err != nil {
+		return fmt.Errorf("receivers.%s: %w", name, err)
+	}
+	if err := r.Start(ctx); err != nil {
+		return fmt.Errorf("receivers.%s: %w", name, err)
+	}
+	slot.recv = r
+	s.receivers[name] = slot
+	return nil
+}
+
+// ReceiverAddrs returns the bound gRPC and HTTP addresses of a receiver (tests bind port 0).
+func (s *Server) ReceiverAddrs(name string) (grpcAddr, httpAddr net.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slot, ok := s.receivers[name]; ok {
+		return slot.recv.GRPCAddr(), slot.recv.HTTPAddr()
+	}
+	return nil, nil
+}
+
+// AdminAddr is the bound admin address.
+func (s *Server) AdminAddr() net.Addr { return s.admin.Addr() }
+
+// Reload applies a new configuration without dropping data: unchanged receivers keep their
+// connections and are switched to the new pipelines; changed receivers are restarted; the old
+// pipelines drain into their exporters before those that changed are stopped. The admin
+// endpoint and log format need a restart to change.
+func (s *Server) Reload(ctx context.Context, cfg *config.Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started || s.stopped {
+		return errors.New("server: reload while not running")
+	}
+	if reflect.DeepEqual(cfg, s.cfg) {
+		s.log.Info("configuration unchanged")
+		return nil
+	}
+	if !reflect.DeepEqual(cfg.Admin, s.cfg.Admin) || cfg.OTLP.LogFormat != s.cfg.OTLP.LogFormat {
+		s.log.Warn("admin endpoint and log_format changes take effect after a restart")
+	}
+	next, err := buildGraph(cfg, s.graph, s.log, s.metrics)
+	if err != nil {
+		return err
+	}
+	if err := next.start(ctx, s.graph); err != nil {
+		_ = next.shutdown(ctx, s.graph)
+		return err
+	}
+	// Receivers: keep and switch, restart, add or remove.
+	var errs []error
+	for name, slot := range s.receivers {
+		rc, keep := cfg.Receivers[name]
+		if keep && reflect.DeepEqual(rc, slot.cfg) && sameSignals(slot, next, name) {
+			for sig, sw := range slot.switches {
+				sw.Set(next.head(name, sig))
+			}
+			continue
+		}
+		errs = append(errs, slot.recv.Shutdown(ctx))
+		delete(s.receivers, name)
+	}
+	for _, name := range sortedNames(cfg.Receivers) {
+		if _, running := s.receivers[name]; running {
+			continue
+		}
+		if err := s.startReceiverLocked(ctx, name, cfg.Receivers[name], next); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	old := s.graph
+	s.graph, s.cfg = next, cfg
+	errs = append(errs, old.shutdown(ctx, next))
+	if s.set.Level != nil {
+		if l, err := config.ParseLevel(cfg.OTLP.LogLevel); err == nil {
+			s.set.Level.Set(l)
+		}
+	}
+	s.log.Info("configuration reloaded", "receivers", len(s.receivers), "pipelines", len(cfg.Pipelines), "exporters", len(next.exporters))
+	return errors.Join(errs...)
+}
+
+// sameSignals reports whether the receiver feeds the same set of signals in the next graph, so
+// its switches can simply be repointed.
+func sameSignals(slot *receiverSlot, next *graph, name string) bool {
+	for _, sig := range pipeline.Signals {
+		_, has := slot.switches[sig]
+		if has != (next.head(name, sig) != nil) {
+			return false
+		}
+	}
+	return true
+}
+
+// Shutdown stops receivers (in-flight requests finish into the pipelines), drains processors
+// into exporters, drains exporters within ctx's deadline, then stops the admin server.
+// Idempotent and safe without Start.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil
+	}
+	s.stopped = true
+	var errs []error
+	for _, slot := range s.receivers {
+		errs = append(errs, slot.recv.Shutdown(ctx))
+	}
+	if s.started {
+		errs = append(errs, s.graph.shutdown(ctx, nil))
+	}
+	errs = append(errs, s.admin.Shutdown(ctx))
+	s.log.Info("otlp-server stopped")
+	return errors.Join(errs...)
+}
+
+// Ready reports whether the pipelines run and each has at least one exporter that is not
+// failing.
+func (s *Server) Ready(context.Context) admin.Report {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rep := admin.Report{Ready: s.started && !s.stopped}
+	if !rep.Ready {
+		rep.Checks = append(rep.Checks, admin.Check{Name: "server", OK: false, Detail: "not running"})
+		return rep
+	}
+	healthy := map[string]bool{}
+	for name, slot := range s.graph.exporters {
+		ok := true
+		if h, is := slot.exp.(healthReporter); is {
+			ok = h.Healthy()
+		}
+		healthy[name] = ok
+		detail := "accepting"
+		if !ok {
+			detail = "every recent export attempt failed"
+		}
+		rep.Checks = append(rep.Checks, admin.Check{Name: "exporter/" + name, OK: ok, Detail: detail})
+	}
+	for pname, exps := range s.graph.pipelines {
+		ok := false
+		for _, e := range exps {
+			ok = ok || healthy[e]
+		}
+		detail := "running"
+		if !ok {
+			detail = "every exporter is failing"
+			rep.Ready = false
+		}
+		rep.Checks = append(rep.Checks, admin.Check{Name: "pipeline/" + pname, OK: ok, Detail: detail})
+	}
+	return rep
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
