@@ -20,6 +20,7 @@ func (t Transport) exporter() Exporter {
 			cfg.Compression = t.Compression
 		}
 		cfg.Headers = t.Headers
+		cfg.Retry.MaxAttempts = t.RetryAttempts
 		return Exporter{Type: "otlphttp", OTLPHTTP: &cfg}
 	}
 	cfg := otlpgrpc.NewDefaultConfig()
@@ -30,6 +31,7 @@ func (t Transport) exporter() Exporter {
 		cfg.Compression = t.Compression
 	}
 	cfg.Headers = t.Headers
+	cfg.Retry.MaxAttempts = t.RetryAttempts
 	return Exporter{Type: "otlp", OTLP: &cfg}
 }
 

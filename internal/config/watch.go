@@ -21,6 +21,9 @@ type Watcher struct {
 
 // NewWatcher starts watching path.
 func NewWatcher(path string, log *slog.Logger) (*Watcher, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, err

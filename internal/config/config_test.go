@@ -1,0 +1,138 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func noEnv(string) string { return "" }
+
+func TestExampleFileIsValid(t *testing.T) {
+	c, err := Load("../../docs/examples/server.toml", func(k string) string {
+		if k == "OTLP_BEARER_TOKEN" {
+			return "secret"
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Pipelines["traces"].Exporters; len(got) != 2 || got[1] != "otlphttp/archive" {
+		t.Fatalf("traces exporters = %v", got)
+	}
+	if c.Exporters["file/audit"].File == nil || c.Exporters["otlp"].OTLP.Headers["x-tenant"] != "shop" {
+		t.Fatalf("exporters decoded wrong: %+v", c.Exporters)
+	}
+	if c.Processors["batch"].Batch.Timeout != 200*time.Millisecond {
+		t.Fatalf("batch timeout = %s", c.Processors["batch"].Batch.Timeout)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c := Default()
+	for _, sig := range []string{"traces", "metrics", "logs"} {
+		p := c.Pipelines[sig]
+		if len(p.Receivers) != 1 || p.Exporters[0] != "debug" || len(p.Processors) != 2 {
+			t.Fatalf("%s pipeline = %+v", sig, p)
+		}
+	}
+	if c.Receivers["otlp"].OTLP.GRPC.Endpoint != "0.0.0.0:4317" || c.Receivers["otlp"].OTLP.HTTP.Endpoint != "0.0.0.0:4318" || c.Admin.Endpoint != ":8080" {
+		t.Fatalf("default ports: %+v %+v", c.Receivers["otlp"].OTLP, c.Admin)
+	}
+}
+
+func TestTransportMakesUpstream(t *testing.T) {
+	c, err := Parse([]byte("[otlp.transport]\nprotocol = \"http\"\nendpoints = [\"http://up:4318\"]\nretry_attempts = 3\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.Exporters[UpstreamExporter]
+	if e.OTLPHTTP == nil || e.OTLPHTTP.Endpoint != "http://up:4318" || e.OTLPHTTP.Retry.MaxAttempts != 3 {
+		t.Fatalf("upstream = %+v", e)
+	}
+	if c.Pipelines["logs"].Exporters[0] != UpstreamExporter {
+		t.Fatalf("logs pipeline = %+v", c.Pipelines["logs"])
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	env := map[string]string{
+		"OTLP_LOG_LEVEL":           "debug",
+		"OTLP_GRPC_ENDPOINT":       "127.0.0.1:1",
+		"OTLP_TRANSPORT_ENDPOINTS": "up:4317",
+		"OTLP_ADMIN_ENDPOINT":      "127.0.0.1:2",
+	}
+	c, err := Parse([]byte("[otlp]\nlog_level = \"warn\"\n"), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OTLP.LogLevel != "debug" || c.Receivers["otlp"].OTLP.GRPC.Endpoint != "127.0.0.1:1" || c.Admin.Endpoint != "127.0.0.1:2" {
+		t.Fatalf("env not applied: %+v", c.OTLP)
+	}
+	if c.Exporters[UpstreamExporter].OTLP.Endpoint != "up:4317" {
+		t.Fatal("transport endpoints from env not applied")
+	}
+	if _, err := Parse(nil, func(k string) string {
+		if k == "OTLP_TRANSPORT_TIMEOUT" {
+			return "soon"
+		}
+		return ""
+	}); err == nil || !strings.Contains(err.Error(), "OTLP_TRANSPORT_TIMEOUT (otlp.transport.timeout)") {
+		t.Fatalf("bad env value: %v", err)
+	}
+}
+
+func TestErrorsNameTheKey(t *testing.T) {
+	cases := map[string]string{
+		"[otlp]\nlog_level = \"loud\"\n":                                "otlp.log_level",
+		"[exporters.otlp]\nendpont = \"x\"\n":                           "exporters.otlp.endpont: unknown key",
+		"[exporters.kafka]\n":                                           `exporters.kafka: unknown exporter type "kafka"`,
+		"[processors.batch]\nsend_batch_size = 0\n":                     "processors.batch.send_batch_size",
+		"[processors.batch]\ntimeout = \"fast\"\n":                      "processors.batch",
+		"[pipelines.traces]\nreceivers = [\"otlp\"]\n":                  "pipelines.traces.exporters: at least one exporter",
+		"[pipelines.spans]\nreceivers = [\"x\"]\nexporters = [\"y\"]\n": "pipelines.spans: unknown signal",
+		"[receivers.otlp.grpc]\nendpoint = \"nope\"\n":                  "receivers.otlp.",
+		"[otlp.transport]\nendpoints = [\"a:1\", \"b:2\"]\n":            "otlp.transport.endpoints",
+		"[exporters.otlp]\nendpoint = \"\"\n[pipelines.traces]\nreceivers=[\"otlp\"]\nexporters=[\"otlp\"]\n[receivers.otlp]\n": "exporters.otlp.endpoint",
+		"not toml at all = = =": "config:",
+	}
+	for text, want := range cases {
+		_, err := Parse([]byte(text), noEnv)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want it to contain %q", text, err, want)
+		}
+	}
+}
+
+func TestWatcherSeesChanges(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "otlp.toml")
+	if err := os.WriteFile(path, []byte("[otlp]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWatcher(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	// Replace the file the way editors do: write elsewhere, rename over it.
+	tmp := filepath.Join(dir, ".otlp.toml.swp")
+	if err := os.WriteFile(tmp, []byte("[otlp]\nlog_level = \"debug\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-w.Changes():
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change reported")
+	}
+}
