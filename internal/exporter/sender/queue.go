@@ -60,6 +60,8 @@ type MemoryQueue struct {
 	closed   bool             // guarded by mu
 	notEmpty chan struct{}    // guarded by mu; closed and replaced when a batch is added or on Close
 	notFull  chan struct{}    // guarded by mu; closed and replaced when room is made or on Close
+	getters  int              // guarded by mu; Gets waiting on notEmpty
+	putters  int              // guarded by mu; Puts waiting on notFull
 }
 
 // NewMemoryQueue returns a queue bounded by cfg.QueueSize items and cfg.MaxBytes bytes with
@@ -98,7 +100,9 @@ func (q *MemoryQueue) Put(ctx context.Context, b pipeline.Batch) error {
 			q.batches = append(q.batches, b)
 			q.items += b.Items
 			q.bytes += int64(len(b.Body))
-			broadcast(&q.notEmpty)
+			if q.getters > 0 {
+				broadcast(&q.notEmpty)
+			}
 			q.mu.Unlock()
 			return nil
 		}
@@ -115,15 +119,22 @@ func (q *MemoryQueue) Put(ctx context.Context, b pipeline.Batch) error {
 			expired = timer.C
 		}
 		wait := q.notFull
+		q.putters++
 		q.mu.Unlock()
+		var err error
 		select {
 		case <-wait:
 		case <-expired:
-			return resilience.Throttled(ErrQueueFull, queueFullRetryAfter)
+			err = resilience.Throttled(ErrQueueFull, queueFullRetryAfter)
 		case <-ctx.Done():
-			return resilience.Throttled(errors.Join(ErrQueueFull, ctx.Err()), queueFullRetryAfter)
+			err = resilience.Throttled(errors.Join(ErrQueueFull, ctx.Err()), queueFullRetryAfter)
 		}
 		q.mu.Lock()
+		q.putters--
+		if err != nil {
+			q.mu.Unlock()
+			return err
+		}
 	}
 }
 
@@ -144,7 +155,9 @@ func (q *MemoryQueue) popLocked() pipeline.Batch {
 	q.batches = q.batches[1:]
 	q.items -= b.Items
 	q.bytes -= int64(len(b.Body))
-	broadcast(&q.notFull)
+	if q.putters > 0 {
+		broadcast(&q.notFull)
+	}
 	return b
 }
 
@@ -157,13 +170,20 @@ func (q *MemoryQueue) Get(ctx context.Context) (Item, error) {
 			return Item{}, ErrClosed
 		}
 		wait := q.notEmpty
+		q.getters++
 		q.mu.Unlock()
+		var err error
 		select {
 		case <-wait:
 		case <-ctx.Done():
-			return Item{}, ctx.Err()
+			err = ctx.Err()
 		}
 		q.mu.Lock()
+		q.getters--
+		if err != nil {
+			q.mu.Unlock()
+			return Item{}, err
+		}
 	}
 	b := q.popLocked()
 	q.mu.Unlock()
@@ -182,7 +202,9 @@ func (q *MemoryQueue) putBack(b pipeline.Batch) {
 	q.batches = slices.Insert(q.batches, 0, b)
 	q.items += b.Items
 	q.bytes += int64(len(b.Body))
-	broadcast(&q.notEmpty)
+	if q.getters > 0 {
+		broadcast(&q.notEmpty)
+	}
 }
 
 // Close implements Queue.
