@@ -31,6 +31,9 @@ type Settings struct {
 	Name    string // e.g. "otlp/upstream"
 	Logger  *slog.Logger
 	Metrics *selftel.Metrics
+	// Queue, when set, replaces the memory queue (a durable queue); used only when
+	// sending_queue is enabled.
+	Queue sender.Queue
 }
 
 // ErrNotStarted refuses attempts before Start (retryable: the exporter is coming up).
@@ -66,7 +69,7 @@ func New(cfg Config, set Settings) (*Exporter, error) {
 		c.headers = append(c.headers, k, cfg.Headers[k])
 	}
 	s, err := sender.New(c, sender.Config{Queue: cfg.Queue, Retry: cfg.Retry, Timeout: cfg.Timeout},
-		sender.Settings{Name: set.Name, Logger: set.Logger, Metrics: set.Metrics})
+		sender.Settings{Name: set.Name, Logger: set.Logger, Metrics: set.Metrics, Queue: set.Queue})
 	if err != nil {
 		return nil, err
 	}

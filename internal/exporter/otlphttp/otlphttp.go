@@ -34,6 +34,9 @@ type Settings struct {
 	Name    string // e.g. "otlphttp/backup"
 	Logger  *slog.Logger
 	Metrics *selftel.Metrics
+	// Queue, when set, replaces the memory queue (a durable queue); used only when
+	// sending_queue is enabled.
+	Queue sender.Queue
 }
 
 // maxResponse bounds how much of a response body is read.
@@ -88,7 +91,7 @@ func New(cfg Config, set Settings) (*Exporter, error) {
 		c.urls[sig] = cfg.signalURL(sig)
 	}
 	s, err := sender.New(c, sender.Config{Queue: cfg.Queue, Retry: cfg.Retry, Timeout: cfg.Timeout},
-		sender.Settings{Name: set.Name, Logger: set.Logger, Metrics: set.Metrics})
+		sender.Settings{Name: set.Name, Logger: set.Logger, Metrics: set.Metrics, Queue: set.Queue})
 	if err != nil {
 		if c.zstd != nil {
 			_ = c.zstd.Close()

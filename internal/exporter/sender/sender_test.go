@@ -569,3 +569,59 @@ func TestNothingUncounted(t *testing.T) {
 		})
 	}
 }
+
+// keepingQueue stands for a durable queue: what is left at shutdown stays, uncounted.
+type keepingQueue struct {
+	*sender.MemoryQueue
+	mu          sync.Mutex
+	interrupted int // guarded by mu
+}
+
+func (q *keepingQueue) Get(ctx context.Context) (sender.Item, error) {
+	it, err := q.MemoryQueue.Get(ctx)
+	if err != nil {
+		return it, err
+	}
+	done := it.Done
+	it.Done = func(handled bool) {
+		if !handled {
+			q.mu.Lock()
+			q.interrupted++
+			q.mu.Unlock()
+		}
+		done(handled)
+	}
+	return it, nil
+}
+
+func (q *keepingQueue) Discard() []pipeline.Batch { return nil }
+
+func TestCustomQueueKeepsItsContents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		next := &fakeNext{fn: func(ctx context.Context, _ int, _ pipeline.Batch) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}}
+		q := &keepingQueue{MemoryQueue: sender.NewMemoryQueue(queue(100, sender.PolicyBlock), nil)}
+		m := selftel.New()
+		s, err := sender.New(next, sender.Config{Queue: queue(100, sender.PolicyBlock)}, sender.Settings{Name: "test", Metrics: m, Queue: q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = s.Start(t.Context())
+		for range 3 {
+			_ = s.Consume(t.Context(), batch(2))
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+		if c := read(t, m); c != (counts{}) {
+			t.Errorf("counts %+v: a durable queue keeps what is left", c)
+		}
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if q.interrupted != 1 || q.Len() != 6 {
+			t.Errorf("interrupted %d, left %d items; want 1 and 6", q.interrupted, q.Len())
+		}
+	})
+}
