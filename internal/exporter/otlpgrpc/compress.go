@@ -21,20 +21,33 @@ const maxDecompressed = 4 << 20
 
 type gzipCompressor struct{ writers sync.Pool }
 
+// gzipState is a writer and the buffer it compresses into: gRPC's output writer cuts small
+// writes into many pooled buffers, so the message is compressed whole and handed over once.
+type gzipState struct {
+	zw  *gzip.Writer
+	buf bytes.Buffer
+}
+
 func (c *gzipCompressor) Type() string { return "gzip" }
 
 func (c *gzipCompressor) Do(w io.Writer, p []byte) error {
-	zw, _ := c.writers.Get().(*gzip.Writer)
-	if zw == nil {
-		zw = gzip.NewWriter(w)
-	} else {
-		zw.Reset(w)
+	st, _ := c.writers.Get().(*gzipState)
+	if st == nil {
+		st = &gzipState{}
+		st.zw = gzip.NewWriter(&st.buf)
 	}
-	_, err := zw.Write(p)
-	if cerr := zw.Close(); err == nil {
+	st.buf.Reset()
+	st.zw.Reset(&st.buf)
+	_, err := st.zw.Write(p)
+	if cerr := st.zw.Close(); err == nil {
 		err = cerr
 	}
-	c.writers.Put(zw)
+	if err == nil {
+		_, err = w.Write(st.buf.Bytes())
+	}
+	if st.buf.Cap() <= 4<<20 { // keep huge buffers out of the pool
+		c.writers.Put(st)
+	}
 	return err
 }
 
