@@ -1,0 +1,266 @@
+package receiver
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/otlp-dev/otlp/internal/pipeline"
+)
+
+func gzipped(t testing.TB, b []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func zstded(t testing.TB, b []byte) []byte {
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	return enc.EncodeAll(b, nil)
+}
+
+// badTraceID is a one-span request whose trace_id has 15 bytes, written by hand since pdata
+// cannot produce it: resource_spans[0].scope_spans[0].spans[0].trace_id.
+func badTraceID() []byte {
+	span := append([]byte{0x0a, 15}, bytes.Repeat([]byte{1}, 15)...)
+	span = append(span, 0x12, 8, 1, 2, 3, 4, 5, 6, 7, 8)
+	scope := append([]byte{0x12, byte(len(span))}, span...)
+	rs := append([]byte{0x12, byte(len(scope))}, scope...)
+	return append([]byte{0x0a, byte(len(rs))}, rs...)
+}
+
+// decodeStatus parses a google.rpc.Status error body in the given encoding.
+func decodeStatus(t *testing.T, json bool, b []byte) *spb.Status {
+	t.Helper()
+	var st spb.Status
+	var err error
+	if json {
+		err = protojson.Unmarshal(b, &st)
+	} else {
+		err = proto.Unmarshal(b, &st)
+	}
+	if err != nil {
+		t.Fatalf("error body is not a google.rpc.Status (%v): %q", err, b)
+	}
+	return &st
+}
+
+func TestHTTPBadInput(t *testing.T) {
+	cfg := testConfig()
+	cfg.HTTP.MaxRequestBodyMiB = 1
+	s := newSink()
+	r := startReceiver(t, cfg, s)
+	client := &http.Client{}
+	tracesURL := httpURL(r, pipeline.SignalTraces, "http")
+	bomb := gzipped(t, make([]byte, 3<<20)) // 3 MiB of zeros in a few KiB
+	zbomb := zstded(t, make([]byte, 3<<20))
+	good := tracesBody(t, 5, 0)
+	partial := tracesBody(t, 10, 2) // every 2nd span has no trace_id
+
+	tests := []struct {
+		name        string
+		method      string
+		url         string
+		contentType string
+		encoding    string
+		body        []byte
+		status      int
+		message     string // in the google.rpc.Status, or the partial success
+		delivered   int    // spans that must reach the pipeline
+	}{
+		{name: "malformed protobuf", contentType: ctProtobuf, body: []byte{0x0a, 0x05, 0x12, 0x03},
+			status: 400, message: "resource_spans[0]"},
+		{name: "wrong length trace id", contentType: ctProtobuf, body: badTraceID(),
+			status: 400, message: "resource_spans[0].scope_spans[0].spans[0].trace_id: length 15, want 16"},
+		{name: "wrong length trace id json", contentType: ctJSON,
+			body:   []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102","spanId":"0102030405060708"}]}]}]}`),
+			status: 400, message: "invalid JSON"},
+		{name: "invalid json", contentType: ctJSON, body: []byte(`{"resourceSpans":[`), status: 400, message: "invalid JSON"},
+		{name: "wrong content type", contentType: "text/plain", body: good, status: 415, message: "Content-Type"},
+		{name: "no content type", body: good, status: 415, message: "Content-Type"},
+		{name: "unknown encoding", contentType: ctProtobuf, encoding: "br", body: good, status: 415, message: "Content-Encoding"},
+		{name: "truncated gzip", contentType: ctProtobuf, encoding: "gzip", body: gzipped(t, good)[:20],
+			status: 400, message: "invalid gzip body"},
+		{name: "not gzip", contentType: ctProtobuf, encoding: "gzip", body: good, status: 400, message: "invalid gzip body"},
+		{name: "bad zstd", contentType: ctProtobuf, encoding: "zstd", body: good, status: 400, message: "invalid zstd body"},
+		{name: "oversize body", contentType: ctProtobuf, body: make([]byte, 1<<20+1), status: 413, message: "exceeds the limit of 1 MiB"},
+		{name: "gzip bomb", contentType: ctProtobuf, encoding: "gzip", body: bomb, status: 413, message: "decompressed request body exceeds"},
+		{name: "zstd bomb", contentType: ctProtobuf, encoding: "zstd", body: zbomb, status: 413, message: "decompressed request body exceeds"},
+		{name: "zero trace ids", contentType: ctProtobuf, body: partial, status: 200,
+			message: "5 of 10 spans rejected: trace_id or span_id missing or all zeros", delivered: 5},
+		{name: "zero trace ids json", contentType: ctJSON, body: toJSON(t, pipeline.SignalTraces, partial), status: 200,
+			message: "5 of 10 spans rejected", delivered: 5},
+		{name: "empty request", contentType: ctProtobuf, body: nil, status: 200},
+		{name: "empty json request", contentType: ctJSON, body: []byte(`{}`), status: 200},
+		{name: "wrong method", method: http.MethodGet, contentType: ctProtobuf, status: 405, message: "use POST"},
+		{name: "unknown path", url: "http://" + r.HTTPAddr().String() + "/v1/profiles", contentType: ctProtobuf, body: good,
+			status: 404, message: "unknown path"},
+		{name: "good gzip", contentType: ctProtobuf, encoding: "gzip", body: gzipped(t, good), status: 200, delivered: 5},
+		{name: "good zstd", contentType: ctProtobuf, encoding: "zstd", body: zstded(t, good), status: 200, delivered: 5},
+		{name: "good json gzip", contentType: ctJSON + "; charset=utf-8", encoding: "gzip",
+			body: gzipped(t, toJSON(t, pipeline.SignalTraces, good)), status: 200, delivered: 5},
+	}
+	want := 0
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			method, url := tt.method, tt.url
+			if method == "" {
+				method = http.MethodPost
+			}
+			if url == "" {
+				url = tracesURL
+			}
+			req, err := http.NewRequest(method, url, bytes.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.contentType != "" {
+				req.Header.Set("Content-Type", tt.contentType)
+			}
+			if tt.encoding != "" {
+				req.Header.Set("Content-Encoding", tt.encoding)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			_, _ = buf.ReadFrom(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d; body %q", resp.StatusCode, tt.status, buf.Bytes())
+			}
+			json := strings.HasPrefix(tt.contentType, ctJSON)
+			wantCT := ctProtobuf
+			if json {
+				wantCT = ctJSON
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != wantCT {
+				t.Errorf("Content-Type %q, want %q", ct, wantCT)
+			}
+			if tt.status == 200 {
+				resp := ptraceotlp.NewExportResponse()
+				if json {
+					err = resp.UnmarshalJSON(buf.Bytes())
+				} else {
+					err = resp.UnmarshalProto(buf.Bytes())
+				}
+				if err != nil {
+					t.Fatalf("bad ExportTraceServiceResponse %q: %v", buf.Bytes(), err)
+				}
+				ps := resp.PartialSuccess()
+				if !strings.Contains(ps.ErrorMessage(), tt.message) || (tt.message == "") != (ps.RejectedSpans() == 0) {
+					t.Errorf("partial success %d %q, want %q", ps.RejectedSpans(), ps.ErrorMessage(), tt.message)
+				}
+			} else if st := decodeStatus(t, json, buf.Bytes()); !strings.Contains(st.GetMessage(), tt.message) {
+				t.Errorf("message %q, want it to contain %q", st.GetMessage(), tt.message)
+			}
+			// A good request after each bad one: the server keeps serving.
+			if res := post(t, client, tracesURL, ctProtobuf, good, nil); res.status != 200 {
+				t.Fatalf("good request after %q: status %d", tt.name, res.status)
+			}
+			want += tt.delivered + 5
+			s.waitItems(t, pipeline.SignalTraces, want)
+		})
+	}
+	if got := s.count(pipeline.SignalTraces); got != want {
+		t.Errorf("%d spans delivered, want %d", got, want)
+	}
+	if td := s.traces(t); td.SpanCount() != want {
+		t.Errorf("the pipeline decoded %d spans, want %d", td.SpanCount(), want)
+	}
+}
+
+func TestHTTPMalformedCarriesBadRequestDetail(t *testing.T) {
+	s := newSink()
+	r := startReceiver(t, testConfig(), s)
+	res := post(t, http.DefaultClient, httpURL(r, pipeline.SignalTraces, "http"), ctProtobuf, badTraceID(), nil)
+	st := decodeStatus(t, false, res.body)
+	if res.status != 400 || st.GetCode() != int32(codes.InvalidArgument) || len(st.GetDetails()) != 1 {
+		t.Fatalf("status %d, %v", res.status, st)
+	}
+	var br errdetails.BadRequest
+	if err := st.GetDetails()[0].UnmarshalTo(&br); err != nil {
+		t.Fatal(err)
+	}
+	v := br.GetFieldViolations()
+	if len(v) != 1 || v[0].GetField() != "resource_spans[0].scope_spans[0].spans[0].trace_id" || v[0].GetDescription() != "length 15, want 16" {
+		t.Fatalf("violations %v", v)
+	}
+}
+
+func TestGRPCBadInput(t *testing.T) {
+	cfg := testConfig()
+	cfg.GRPC.MaxRecvMsgSizeMiB = 1
+	s := newSink()
+	r := startReceiver(t, cfg, s)
+	conn := grpcClient(t, r.GRPCAddr(), nil)
+	ctx := context.Background()
+	good := tracesBody(t, 5, 0)
+
+	tests := []struct {
+		name      string
+		body      []byte
+		code      codes.Code
+		message   string
+		rejected  int64
+		delivered int
+	}{
+		{"malformed protobuf", []byte{0x0a, 0x05, 0x12, 0x03}, codes.InvalidArgument, "resource_spans[0]", 0, 0},
+		{"wrong length trace id", badTraceID(), codes.InvalidArgument, "spans[0].trace_id: length 15, want 16", 0, 0},
+		{"oversize", make([]byte, 1<<20+1), codes.ResourceExhausted, "larger than max", 0, 0},
+		{"zero trace ids", tracesBody(t, 10, 2), codes.OK, "5 of 10 spans rejected", 5, 5},
+		{"all spans invalid", tracesBody(t, 3, 1), codes.OK, "3 of 3 spans rejected", 3, 0},
+		{"empty request", nil, codes.OK, "", 0, 0},
+	}
+	want := 0
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := exportGRPC(ctx, conn, pipeline.SignalTraces, tt.body)
+			st := status.Convert(err)
+			if st.Code() != tt.code || !strings.Contains(st.Message(), tt.message) && tt.code != codes.OK {
+				t.Fatalf("status %v %q, want %v %q", st.Code(), st.Message(), tt.code, tt.message)
+			}
+			if tt.code == codes.OK {
+				er := ptraceotlp.NewExportResponse()
+				if err := er.UnmarshalProto(resp); err != nil {
+					t.Fatal(err)
+				}
+				ps := er.PartialSuccess()
+				if ps.RejectedSpans() != tt.rejected || !strings.Contains(ps.ErrorMessage(), tt.message) {
+					t.Errorf("partial success %d %q, want %d %q", ps.RejectedSpans(), ps.ErrorMessage(), tt.rejected, tt.message)
+				}
+			}
+			if _, err := exportGRPC(ctx, conn, pipeline.SignalTraces, good); err != nil {
+				t.Fatalf("good request after %q: %v", tt.name, err)
+			}
+			want += tt.delivered + 5
+			s.waitItems(t, pipeline.SignalTraces, want)
+		})
+	}
+	if td := s.traces(t); td.SpanCount() != want {
+		t.Errorf("the pipeline decoded %d spans, want %d", td.SpanCount(), want)
+	}
+}

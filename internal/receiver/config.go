@@ -1,0 +1,143 @@
+package receiver
+
+import (
+	"errors"
+	"net"
+	"strconv"
+)
+
+// Config is the user-facing configuration of the OTLP receiver ([receivers.otlp] in TOML).
+type Config struct {
+	GRPC GRPCConfig `toml:"grpc"`
+	HTTP HTTPConfig `toml:"http"`
+	// TLS is shared by both transports; empty means plaintext.
+	TLS TLSConfig `toml:"tls"`
+	// Auth optionally requires a bearer token on every request.
+	Auth AuthConfig `toml:"auth"`
+}
+
+// GRPCConfig configures OTLP/gRPC.
+type GRPCConfig struct {
+	// Endpoint is the listen address, "0.0.0.0:4317" by default; empty disables gRPC.
+	Endpoint string `toml:"endpoint"`
+	// MaxRecvMsgSizeMiB bounds one request message (16).
+	MaxRecvMsgSizeMiB int `toml:"max_recv_msg_size_mib"`
+	// MaxConcurrentStreams bounds concurrent RPCs per connection (100).
+	MaxConcurrentStreams uint32 `toml:"max_concurrent_streams"`
+}
+
+// HTTPConfig configures OTLP/HTTP.
+type HTTPConfig struct {
+	// Endpoint is the listen address, "0.0.0.0:4318" by default; empty disables HTTP.
+	Endpoint string `toml:"endpoint"`
+	// MaxRequestBodyMiB bounds a request body, both as sent and once decompressed (16).
+	MaxRequestBodyMiB int `toml:"max_request_body_mib"`
+	// MaxConcurrentRequests bounds requests handled at once; those over it get 503 with
+	// Retry-After. 0 means no limit.
+	MaxConcurrentRequests int `toml:"max_concurrent_requests"`
+}
+
+// TLSConfig configures server-side TLS for both transports.
+type TLSConfig struct {
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// ClientCAFile, when set, makes client certificates signed by these CAs mandatory (mTLS).
+	ClientCAFile string `toml:"client_ca_file"`
+	// MinVersion is "1.2" (default) or "1.3".
+	MinVersion string `toml:"min_version"`
+}
+
+// AuthConfig configures bearer-token authentication. At most one field may be set.
+type AuthConfig struct {
+	BearerToken string `toml:"bearer_token"`
+	// BearerTokenFile holds the token; surrounding white space is ignored.
+	BearerTokenFile string `toml:"bearer_token_file"`
+}
+
+// Default limits.
+const (
+	DefaultGRPCEndpoint         = "0.0.0.0:4317"
+	DefaultHTTPEndpoint         = "0.0.0.0:4318"
+	DefaultMaxMessageMiB        = 16
+	DefaultMaxConcurrentStreams = 100
+	maxMiB                      = 2047 // sizes are ints in bytes and gRPC's limit is an int32
+)
+
+// NewDefaultConfig returns the configuration used for what a file leaves out.
+func NewDefaultConfig() Config {
+	return Config{
+		GRPC: GRPCConfig{
+			Endpoint:             DefaultGRPCEndpoint,
+			MaxRecvMsgSizeMiB:    DefaultMaxMessageMiB,
+			MaxConcurrentStreams: DefaultMaxConcurrentStreams,
+		},
+		HTTP: HTTPConfig{
+			Endpoint:          DefaultHTTPEndpoint,
+			MaxRequestBodyMiB: DefaultMaxMessageMiB,
+		},
+	}
+}
+
+// Validate checks the configuration without touching files or the network. Each error names
+// its key relative to the receiver ("tls.key_file: required when cert_file is set"); the
+// config package prefixes it with "receivers.<name>.".
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, problem string) { errs = append(errs, errors.New(key+": "+problem)) }
+
+	if c.GRPC.Endpoint == "" && c.HTTP.Endpoint == "" {
+		bad("grpc.endpoint", "grpc.endpoint and http.endpoint are both empty: nothing to serve")
+	}
+	if c.GRPC.Endpoint != "" {
+		if err := checkEndpoint(c.GRPC.Endpoint); err != nil {
+			bad("grpc.endpoint", err.Error())
+		}
+		if c.GRPC.MaxRecvMsgSizeMiB < 1 || c.GRPC.MaxRecvMsgSizeMiB > maxMiB {
+			bad("grpc.max_recv_msg_size_mib", "must be between 1 and "+strconv.Itoa(maxMiB))
+		}
+		if c.GRPC.MaxConcurrentStreams == 0 {
+			bad("grpc.max_concurrent_streams", "must be at least 1")
+		}
+	}
+	if c.HTTP.Endpoint != "" {
+		if err := checkEndpoint(c.HTTP.Endpoint); err != nil {
+			bad("http.endpoint", err.Error())
+		}
+		if c.HTTP.MaxRequestBodyMiB < 1 || c.HTTP.MaxRequestBodyMiB > maxMiB {
+			bad("http.max_request_body_mib", "must be between 1 and "+strconv.Itoa(maxMiB))
+		}
+		if c.HTTP.MaxConcurrentRequests < 0 {
+			bad("http.max_concurrent_requests", "must not be negative (0 means no limit)")
+		}
+	}
+
+	t := c.TLS
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		bad("tls.key_file", "required when cert_file is set")
+	case t.KeyFile != "" && t.CertFile == "":
+		bad("tls.cert_file", "required when key_file is set")
+	}
+	if t.ClientCAFile != "" && t.CertFile == "" {
+		bad("tls.client_ca_file", "requires cert_file and key_file (mTLS needs server TLS)")
+	}
+	if _, ok := tlsVersions[t.MinVersion]; !ok {
+		bad("tls.min_version", strconv.Quote(t.MinVersion)+` is not supported (want "1.2" or "1.3")`)
+	}
+
+	if c.Auth.BearerToken != "" && c.Auth.BearerTokenFile != "" {
+		bad("auth.bearer_token_file", "cannot be set together with auth.bearer_token")
+	}
+	return errors.Join(errs...)
+}
+
+func checkEndpoint(ep string) error {
+	_, port, err := net.SplitHostPort(ep)
+	if err != nil {
+		return errors.New(strconv.Quote(ep) + " is not host:port")
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return errors.New("port " + strconv.Quote(port) + " is not a number between 0 and 65535")
+	}
+	return nil
+}
