@@ -10,6 +10,7 @@
 # No arguments needed: it installs what it needs into bench/out (cached; delete bench/out to
 # start over). Optional environment:
 #   BENCH_SPANS=3000000          spans per run
+#   BENCH_SPANS_ATTRS10=0        spans per otlp-attrs10 run (0: a third of BENCH_SPANS)
 #   BENCH_SHAPES=nop,otlp,otlp-attrs10
 #   BENCH_OURS=otlp              "otelcol" puts the Collector in both slots (checks the bench)
 # Extra arguments are passed to the driver (bench/cmd/collectorbench -h lists them).
@@ -67,6 +68,7 @@ fi
 	echo "# $($OUT/otelcol-bench/otelcol-bench --version 2>/dev/null) · telemetrygen $TELEMETRYGEN_VERSION"
 	"$BIN/collectorbench" -ours "$ours" \
 		-spans "${BENCH_SPANS:-3000000}" \
+		-spans-attrs10 "${BENCH_SPANS_ATTRS10:-0}" \
 		-shapes "${BENCH_SHAPES:-nop,otlp,otlp-attrs10}" \
 		-out "$RESULTS" "$@"
 } 2>&1 | tee "$RESULTS/output.txt"

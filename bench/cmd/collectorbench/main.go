@@ -36,9 +36,10 @@ type options struct {
 	Ours         string // "otlp", or "otelcol" to put the Collector in both slots
 	Shapes       []string
 
-	Spans      int64
-	ChildSpans int
-	BatchSize  int
+	Spans        int64
+	SpansAttrs10 int64 // 0: Spans/3 (each of those spans costs about three times as much)
+	ChildSpans   int
+	BatchSize    int
 
 	Receiver     string // where both collectors listen for OTLP/gRPC
 	SinkGRPC     string
@@ -76,6 +77,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.Ours, "ours", "otlp", `collector in the "ours" slot: otlp, or otelcol to check the bench itself`)
 	shapes := fs.String("shapes", "nop,otlp,otlp-attrs10", "comma-separated shapes: nop, otlp, otlp-attrs10")
 	fs.Int64Var(&o.Spans, "spans", 3_000_000, "spans telemetrygen sends per run")
+	fs.Int64Var(&o.SpansAttrs10, "spans-attrs10", 0, "spans per run of otlp-attrs10 (0: a third of -spans)")
 	fs.IntVar(&o.ChildSpans, "child-spans", 1, "telemetrygen child spans per trace (a trace is 1+child-spans spans)")
 	fs.IntVar(&o.BatchSize, "batch-size", 512, "telemetrygen spans per export request")
 	fs.StringVar(&o.Receiver, "receiver", "127.0.0.1:14317", "OTLP/gRPC address both collectors listen on (must match the configs)")
@@ -93,8 +95,11 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	o.Shapes = strings.Split(*shapes, ",")
-	if o.Spans < int64(1+o.ChildSpans) || o.ChildSpans < 0 || o.BatchSize < 1 {
-		return o, errors.New("need -spans >= 1+child-spans, -child-spans >= 0, -batch-size >= 1")
+	if o.SpansAttrs10 == 0 {
+		o.SpansAttrs10 = o.Spans / 3
+	}
+	if o.ChildSpans < 0 || o.Spans < int64(1+o.ChildSpans) || o.SpansAttrs10 < int64(1+o.ChildSpans) || o.BatchSize < 1 {
+		return o, errors.New("need -child-spans >= 0, -spans and -spans-attrs10 >= 1+child-spans, -batch-size >= 1")
 	}
 	return o, nil
 }
@@ -115,11 +120,11 @@ func attrs10() []string {
 	return args
 }
 
-func knownShapes() map[string]shape {
+func knownShapes(o options) map[string]shape {
 	return map[string]shape{
-		"nop":          {Name: "nop", Pipeline: "nop"},
-		"otlp":         {Name: "otlp", Pipeline: "otlp"},
-		"otlp-attrs10": {Name: "otlp-attrs10", Pipeline: "otlp", GenArgs: attrs10()},
+		"nop":          {Name: "nop", Pipeline: "nop", Spans: o.Spans},
+		"otlp":         {Name: "otlp", Pipeline: "otlp", Spans: o.Spans},
+		"otlp-attrs10": {Name: "otlp-attrs10", Pipeline: "otlp", GenArgs: attrs10(), Spans: o.SpansAttrs10},
 	}
 }
 
@@ -170,7 +175,7 @@ func runMain(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	var shapes []shape
-	known := knownShapes()
+	known := knownShapes(o)
 	for _, name := range o.Shapes {
 		s, ok := known[strings.TrimSpace(name)]
 		if !ok {
@@ -206,8 +211,8 @@ func runMain(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("sink not ready: %w", err)
 	}
 
-	fmt.Fprintf(stdout, "load: telemetrygen, 1 worker, unthrottled, %d spans per run (%d child spans per trace), %d spans per request\n",
-		o.Spans/int64(1+o.ChildSpans)*int64(1+o.ChildSpans), o.ChildSpans, o.BatchSize)
+	fmt.Fprintf(stdout, "load: telemetrygen traces, 1 worker, unthrottled, %d child spans per trace, %d spans per request\n",
+		o.ChildSpans, o.BatchSize)
 	var pairs []pair
 	var runErr error
 	for _, s := range shapes {

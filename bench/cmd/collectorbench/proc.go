@@ -59,6 +59,15 @@ func procPeakRSS(pid int) (int64, error) {
 	return parseStatusKB(b, "VmHWM")
 }
 
+// procRSS returns a live process's resident set size in bytes (VmRSS).
+func procRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatusKB(b, "VmRSS")
+}
+
 // parseStatusKB returns the value of a "Key:   N kB" line of /proc/PID/status, in bytes.
 func parseStatusKB(b []byte, key string) (int64, error) {
 	prefix := []byte(key + ":")

@@ -43,12 +43,12 @@ const mib = 1 << 20
 // writeTable prints every run, one row each.
 func writeTable(w io.Writer, pairs []pair) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "shape\tcollector\tsent\tarrived\tlost\tcpu_s\tspans/cpu_s\tpeak_rss_MiB\tload_s\tspans/s\tgen_cpu_s\tgen_rss_MiB\t")
+	fmt.Fprintln(tw, "shape\tcollector\tsent\tarrived\tlost\tcpu_s\tspans/cpu_s\tready_rss_MiB\tpeak_rss_MiB\tload_s\tspans/s\tgen_cpu_s\tgen_rss_MiB\t")
 	for _, p := range pairs {
 		for _, r := range []result{p.Theirs, p.Ours} {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.2f\t%.0f\t%.1f\t%.2f\t%.0f\t%.2f\t%.0f\t\n",
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.2f\t%.0f\t%.1f\t%.1f\t%.2f\t%.0f\t%.2f\t%.0f\t\n",
 				r.Shape, r.Target, r.Sent, r.Arrived, r.Lost(), r.CPU.Seconds(), r.SpansPerCPU(),
-				float64(r.PeakRSS)/mib, r.Load.Seconds(), ratio(float64(r.Arrived), r.Load.Seconds()),
+				float64(r.ReadyRSS)/mib, float64(r.PeakRSS)/mib, r.Load.Seconds(), ratio(float64(r.Arrived), r.Load.Seconds()),
 				r.GenCPU.Seconds(), float64(r.GenRSS)/mib)
 		}
 	}
@@ -87,16 +87,16 @@ func writeRatios(w io.Writer, pairs []pair) {
 
 // writeTSV writes every run as tab-separated values with a header, for later processing.
 func writeTSV(w io.Writer, pairs []pair) error {
-	_, err := fmt.Fprintln(w, "shape\tcollector\tsent\tarrived\tlost\tcpu_seconds\tspans_per_cpu_second\tpeak_rss_bytes\tload_seconds\tgen_cpu_seconds\tgen_peak_rss_bytes\terror")
+	_, err := fmt.Fprintln(w, "shape\tcollector\tsent\tarrived\tlost\tcpu_seconds\tspans_per_cpu_second\tready_rss_bytes\tpeak_rss_bytes\tload_seconds\tgen_cpu_seconds\tgen_peak_rss_bytes\terror")
 	for _, p := range pairs {
 		for _, r := range []result{p.Theirs, p.Ours} {
 			errText := ""
 			if r.Err != nil {
 				errText = strconv.Quote(r.Err.Error())
 			}
-			_, e := fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%.3f\t%.0f\t%d\t%.3f\t%.3f\t%d\t%s\n",
+			_, e := fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%.3f\t%.0f\t%d\t%d\t%.3f\t%.3f\t%d\t%s\n",
 				r.Shape, r.Target, r.Sent, r.Arrived, r.Lost(), r.CPU.Seconds(), r.SpansPerCPU(),
-				r.PeakRSS, r.Load.Seconds(), r.GenCPU.Seconds(), r.GenRSS, errText)
+				r.ReadyRSS, r.PeakRSS, r.Load.Seconds(), r.GenCPU.Seconds(), r.GenRSS, errText)
 			if err == nil {
 				err = e
 			}

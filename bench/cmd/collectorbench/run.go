@@ -30,6 +30,7 @@ type shape struct {
 	Name     string   // "nop", "otlp", "otlp-attrs10"
 	Pipeline string   // config key: "nop" counts at the collector, "otlp" at the sink
 	GenArgs  []string // extra telemetrygen flags
+	Spans    int64    // spans per run
 }
 
 // result is what one run of one target on one shape measured.
@@ -37,6 +38,7 @@ type result struct {
 	Shape, Target string
 	Sent, Arrived int64
 	CPU           time.Duration // collector utime+stime from ready to the last span
+	ReadyRSS      int64         // collector VmRSS once ready, bytes
 	PeakRSS       int64         // collector VmHWM, bytes
 	Load          time.Duration // telemetrygen wall time
 	GenCPU        time.Duration // telemetrygen utime+stime
@@ -67,7 +69,7 @@ type runner struct {
 // before run returns; errors are kept in the result so the other runs still happen.
 func (rn *runner) run(ctx context.Context, t target, s shape) (res result) {
 	res = result{Shape: s.Name, Target: t.Name}
-	traces := rn.opts.Spans / int64(1+rn.opts.ChildSpans)
+	traces := s.Spans / int64(1+rn.opts.ChildSpans)
 	res.Sent = traces * int64(1+rn.opts.ChildSpans)
 	fmt.Fprintf(rn.stdout, "run %s %s: %d spans\n", s.Name, t.Name, res.Sent)
 
@@ -112,13 +114,23 @@ func (rn *runner) run(ctx context.Context, t target, s shape) (res result) {
 		res.Err = err
 		return res
 	}
+	if res.ReadyRSS, err = procRSS(p.pid()); err != nil {
+		res.Err = err
+		return res
+	}
 	cpu0, err := procCPU(p.pid())
 	if err != nil {
 		res.Err = err
 		return res
 	}
 
-	res.Load, res.GenCPU, res.GenRSS, err = rn.generate(ctx, traces, s, logf)
+	genLog, err := os.Create(filepath.Join(logDir, s.Name+"-"+t.Name+".telemetrygen.log"))
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer genLog.Close()
+	res.Load, res.GenCPU, res.GenRSS, err = rn.generate(ctx, traces, s, genLog)
 	if err != nil {
 		res.Err = fmt.Errorf("telemetrygen: %w", err)
 		// Still measure what arrived.

@@ -167,7 +167,7 @@ func TestRunAgainstFakes(t *testing.T) {
 			rn := &runner{
 				opts: options{
 					Telemetrygen: generator, OutDir: dir, Receiver: receiver,
-					Spans: 1000, ChildSpans: 1, BatchSize: 10,
+					ChildSpans: 1, BatchSize: 10,
 					ReadyTimeout: 5 * time.Second, LoadTimeout: 10 * time.Second,
 					StallTimeout: 300 * time.Millisecond,
 				},
@@ -185,7 +185,7 @@ func TestRunAgainstFakes(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			res := rn.run(ctx, tgt, shape{Name: "nop", Pipeline: "nop"})
+			res := rn.run(ctx, tgt, shape{Name: "nop", Pipeline: "nop", Spans: 1000})
 
 			if res.Sent != 1000 || res.Lost() != tt.wantLost {
 				t.Fatalf("sent %d lost %d, want 1000 and %d (err %v)", res.Sent, res.Lost(), tt.wantLost, res.Err)
@@ -196,14 +196,16 @@ func TestRunAgainstFakes(t *testing.T) {
 			if tt.wantErr != "" && (res.Err == nil || !strings.Contains(res.Err.Error(), tt.wantErr)) {
 				t.Fatalf("err %v, want one containing %q", res.Err, tt.wantErr)
 			}
-			if tt.exit == 0 && (res.PeakRSS <= 0 || res.CPU < 0 || res.Load <= 0) {
+			if tt.exit == 0 && (res.PeakRSS <= 0 || res.ReadyRSS <= 0 || res.CPU < 0 || res.Load <= 0) {
 				t.Fatalf("measurements missing: %+v", res)
 			}
 			if !strings.Contains(progress.String(), "run nop fake: 1000 spans") {
 				t.Fatalf("progress %q", progress.String())
 			}
-			if _, err := os.Stat(filepath.Join(dir, "logs", "nop-fake.log")); err != nil {
-				t.Fatal(err)
+			for _, name := range []string{"nop-fake.log", "nop-fake.telemetrygen.log"} {
+				if _, err := os.Stat(filepath.Join(dir, "logs", name)); err != nil && tt.exit == 0 {
+					t.Fatal(err)
+				}
 			}
 		})
 	}
@@ -288,8 +290,11 @@ func TestParseFlags(t *testing.T) {
 		wantErr bool
 	}{
 		{nil, false},
-		{[]string{"-spans", "10", "-child-spans", "4", "-shapes", "nop"}, false},
+		{[]string{"-spans", "15", "-child-spans", "4", "-shapes", "nop"}, false},
+		{[]string{"-spans", "10", "-child-spans", "4"}, true},
 		{[]string{"-spans", "1"}, true},
+		{[]string{"-spans", "6", "-child-spans", "1"}, false},
+		{[]string{"-spans", "5", "-child-spans", "1"}, true}, // a third is one span, less than a trace
 		{[]string{"-batch-size", "0"}, true},
 		{[]string{"extra"}, true},
 	}
