@@ -1,13 +1,24 @@
 # otlp: build, test and benchmark entry points. `make test` is what CI runs.
 GO        ?= go
 TOOLS     := $(CURDIR)/.tools/bin
-FUZZTIME  ?= 10s
+FUZZTIME  ?= 5s
 export PATH := $(TOOLS):$(PATH)
 
 # Fuzz targets run briefly by `make test` (package:Target).
 FUZZ_TARGETS := \
-	./internal/otlpwire:FuzzScanTraces \
-	./internal/receiver:FuzzHTTPTraces
+	./internal/otlpwire:FuzzTraces \
+	./internal/otlpwire:FuzzMetrics \
+	./internal/otlpwire:FuzzLogs \
+	./internal/receiver:FuzzHTTPTraces \
+	./internal/receiver:FuzzHTTPMetrics \
+	./internal/receiver:FuzzHTTPLogs \
+	./internal/receiver:FuzzGRPCTraces \
+	./internal/receiver:FuzzGRPCMetrics \
+	./internal/receiver:FuzzGRPCLogs \
+	./internal/exporter/otlpmsg:FuzzDecode \
+	./internal/queue:FuzzOpen \
+	./internal/lb:FuzzParseEndpoints \
+	./resilience:FuzzFromHTTPResponse
 
 .PHONY: all build run test unit vet fuzz-short tools bench-collector bench-resilience clean
 
@@ -33,7 +44,7 @@ fuzz-short:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 100x $$pkg; \
 	done
 
 ## tools: load generators the end-to-end tests use (telemetrygen). Absent tools make those

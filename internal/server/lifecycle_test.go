@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -168,33 +169,49 @@ func TestReloadSwitchesExportersWithoutLoss(t *testing.T) {
 	}
 }
 
-// TestReadyTurnsNotReadyWhenExportersFail points the only exporter at a closed port.
+// TestReadyTurnsNotReadyWhenExportersFail points the only exporter at an upstream that keeps
+// answering UNAVAILABLE: /ready must turn 503, and what is still undelivered when the shutdown
+// deadline passes is counted as dropped, never lost silently.
 func TestReadyTurnsNotReadyWhenExportersFail(t *testing.T) {
 	dead := testutil.NewFlakyServer(t)
 	dead.SetDefault(testutil.Unavailable(0))
-	s := startServer(t, forwardConfig(dead.GRPCAddr, `
+	cfg := strings.Replace(forwardConfig(dead.GRPCAddr, `
 [exporters.otlp.retry]
 initial_interval = "5ms"
 max_interval = "10ms"
-`))
+`), "tls = { insecure = true }", "tls = { insecure = true }\nunhealthy_after = \"20ms\"", 1)
+	s := newStartedServer(t, cfg)
 	grpcAddr, _ := s.ReceiverAddrs("otlp")
 	client := dialRaw(t, grpcAddr.String())
 	ctx := waitCtx(t)
 	if err := client.send(ctx, 0, 10); err != nil {
 		t.Fatal(err)
 	}
+	if err := dead.WaitRequests(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for {
-		rep := s.Ready(ctx)
-		if !rep.Ready {
-			break
-		}
+	for s.Ready(ctx).Ready {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("still ready while every export fails: %+v", rep)
+			t.Fatalf("still ready while every export fails: %+v", s.Ready(ctx))
 		case <-tick.C:
 		}
+	}
+	resp, err := http.Get("http://" + s.AdminAddr().String() + "/ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/ready = %d, want 503", resp.StatusCode)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_ = s.Shutdown(sctx) // the upstream never accepts: the drain must give up at the deadline
+	if got := testutil.MetricValue(t, s.Metrics().Registry, "otlp_dropped_spans_total", "reason", "shutdown"); got != 10 {
+		t.Fatalf("dropped(shutdown) = %v, want the 10 undelivered spans", got)
 	}
 }
 

@@ -68,7 +68,8 @@ exporters = ["otlp"]
 %s`, upstream, extra)
 }
 
-func startServer(t *testing.T, toml string) *Server {
+// newStartedServer starts a server from TOML text; the caller shuts it down.
+func newStartedServer(t *testing.T, toml string) *Server {
 	t.Helper()
 	cfg, err := config.Parse([]byte(toml), func(string) string { return "" })
 	if err != nil {
@@ -81,6 +82,13 @@ func startServer(t *testing.T, toml string) *Server {
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// startServer starts a server that must shut down cleanly when the test ends.
+func startServer(t *testing.T, toml string) *Server {
+	t.Helper()
+	s := newStartedServer(t, toml)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

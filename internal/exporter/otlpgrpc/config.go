@@ -33,9 +33,12 @@ type Config struct {
 	Keepalive Keepalive     `toml:"keepalive"`
 	// WaitForReady makes an attempt wait for the connection instead of failing at once while
 	// the endpoint is unreachable (the attempt's timeout still applies).
-	WaitForReady bool               `toml:"wait_for_ready"`
-	Queue        sender.QueueConfig `toml:"sending_queue"`
-	Retry        sender.RetryConfig `toml:"retry"`
+	WaitForReady bool `toml:"wait_for_ready"`
+	// UnhealthyAfter is how long every attempt must fail before /ready reports the exporter
+	// as failing.
+	UnhealthyAfter time.Duration      `toml:"unhealthy_after"`
+	Queue          sender.QueueConfig `toml:"sending_queue"`
+	Retry          sender.RetryConfig `toml:"retry"`
 }
 
 // Keepalive is [...keepalive]: HTTP/2 pings that detect dead connections.
@@ -51,11 +54,12 @@ type Keepalive struct {
 // NewDefaultConfig: gzip, 10s per attempt, TLS with the system roots, the default queue and retry.
 func NewDefaultConfig() Config {
 	return Config{
-		Compression: CompressionGzip,
-		Timeout:     10 * time.Second,
-		Keepalive:   Keepalive{Timeout: 10 * time.Second},
-		Queue:       sender.NewDefaultQueueConfig(),
-		Retry:       sender.NewDefaultRetryConfig(),
+		Compression:    CompressionGzip,
+		Timeout:        10 * time.Second,
+		Keepalive:      Keepalive{Timeout: 10 * time.Second},
+		UnhealthyAfter: 30 * time.Second,
+		Queue:          sender.NewDefaultQueueConfig(),
+		Retry:          sender.NewDefaultRetryConfig(),
 	}
 }
 
@@ -75,6 +79,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("compression: %q is not one of %s, %s, %s", c.Compression, CompressionGzip, CompressionZstd, CompressionNone)
 	case c.Timeout <= 0:
 		return fmt.Errorf("timeout: must be > 0, got %s", c.Timeout)
+	case c.UnhealthyAfter < 0:
+		return fmt.Errorf("unhealthy_after: must be >= 0, got %s", c.UnhealthyAfter)
 	case c.Keepalive.Time < 0:
 		return fmt.Errorf("keepalive.time: must be >= 0, got %s", c.Keepalive.Time)
 	case c.Keepalive.Time > 0 && c.Keepalive.Time < 10*time.Second:

@@ -69,7 +69,7 @@ func New(cfg Config, set Settings) (*Exporter, error) {
 		c.headers = append(c.headers, k, cfg.Headers[k])
 	}
 	s, err := sender.New(c, sender.Config{Queue: cfg.Queue, Retry: cfg.Retry, Timeout: cfg.Timeout},
-		sender.Settings{Name: set.Name, Logger: set.Logger, Metrics: set.Metrics, Queue: set.Queue})
+		sender.Settings{Name: set.Name, Logger: set.Logger, Metrics: set.Metrics, Queue: set.Queue, UnhealthyAfter: cfg.UnhealthyAfter})
 	if err != nil {
 		return nil, err
 	}

@@ -39,9 +39,12 @@ type Config struct {
 	// TLS applies to https URLs; the scheme decides whether TLS is used.
 	TLS clientconf.TLS `toml:"tls"`
 	// Timeout bounds each attempt.
-	Timeout time.Duration      `toml:"timeout"`
-	Queue   sender.QueueConfig `toml:"sending_queue"`
-	Retry   sender.RetryConfig `toml:"retry"`
+	Timeout time.Duration `toml:"timeout"`
+	// UnhealthyAfter is how long every attempt must fail before /ready reports the exporter
+	// as failing.
+	UnhealthyAfter time.Duration      `toml:"unhealthy_after"`
+	Queue          sender.QueueConfig `toml:"sending_queue"`
+	Retry          sender.RetryConfig `toml:"retry"`
 }
 
 // NewDefaultConfig: protobuf, gzip, 10s per attempt, the default queue and retry.
@@ -49,6 +52,7 @@ func NewDefaultConfig() Config {
 	return Config{
 		Encoding: EncodingProto, Compression: CompressionGzip, Timeout: 10 * time.Second,
 		Queue: sender.NewDefaultQueueConfig(), Retry: sender.NewDefaultRetryConfig(),
+		UnhealthyAfter: 30 * time.Second,
 	}
 }
 
@@ -85,6 +89,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("compression: %q is not one of %s, %s, %s", c.Compression, CompressionGzip, CompressionZstd, CompressionNone)
 	case c.Timeout <= 0:
 		return fmt.Errorf("timeout: must be > 0, got %s", c.Timeout)
+	case c.UnhealthyAfter < 0:
+		return fmt.Errorf("unhealthy_after: must be >= 0, got %s", c.UnhealthyAfter)
 	}
 	return sender.Config{Queue: c.Queue, Retry: c.Retry}.Validate()
 }

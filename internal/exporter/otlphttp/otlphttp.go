@@ -91,7 +91,7 @@ func New(cfg Config, set Settings) (*Exporter, error) {
 		c.urls[sig] = cfg.signalURL(sig)
 	}
 	s, err := sender.New(c, sender.Config{Queue: cfg.Queue, Retry: cfg.Retry, Timeout: cfg.Timeout},
-		sender.Settings{Name: set.Name, Logger: set.Logger, Metrics: set.Metrics, Queue: set.Queue})
+		sender.Settings{Name: set.Name, Logger: set.Logger, Metrics: set.Metrics, Queue: set.Queue, UnhealthyAfter: cfg.UnhealthyAfter})
 	if err != nil {
 		if c.zstd != nil {
 			_ = c.zstd.Close()
