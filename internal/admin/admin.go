@@ -49,7 +49,9 @@ type Check struct {
 
 // Report is the readiness answer.
 type Report struct {
-	Ready  bool    `json:"ready"`
+	Ready bool `json:"ready"`
+	// Status is "healthy", "degraded" (serving, something impaired) or "unhealthy".
+	Status string  `json:"status,omitempty"`
 	Checks []Check `json:"checks"`
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/otlp-dev/otlp/internal/processor/batch"
 	"github.com/otlp-dev/otlp/internal/processor/memlimit"
 	"github.com/otlp-dev/otlp/internal/receiver"
+	"github.com/otlp-dev/otlp/resilience"
 )
 
 // EnvConfigPath names the environment variable holding the config file path.
@@ -49,6 +50,9 @@ type OTLP struct {
 	LogLevel    string    `toml:"log_level"`  // debug, info, warn, error
 	LogFormat   string    `toml:"log_format"` // text, json
 	Transport   Transport `toml:"transport"`
+	// Resilience is the seed's [otlp.resilience] section: the default retry, circuit breaker and
+	// timeout policies, and named policies (see docs/resilience.md).
+	Resilience resilience.Config `toml:"resilience"`
 	// ShutdownTimeout bounds the drain on SIGTERM.
 	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
 }
@@ -175,6 +179,7 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 		}
 		c.Exporters[name] = e
 	}
+	applyResilienceDefaults(c, raw.OTLP.Resilience, md)
 	for _, k := range md.Undecoded() {
 		errs = append(errs, fmt.Sprintf("%s: unknown key", k))
 	}
@@ -195,6 +200,7 @@ func defaultOTLP() OTLP {
 	return OTLP{
 		Environment: "development", ServiceName: "otlp-server", LogLevel: "info", LogFormat: "text",
 		ShutdownTimeout: 30 * time.Second,
+		Resilience:      resilience.NewDefaultConfig(),
 		Transport:       Transport{Protocol: "grpc", Timeout: 10 * time.Second, RetryAttempts: 0, Compression: "gzip"},
 	}
 }
@@ -380,6 +386,9 @@ func (o OTLP) validate() error {
 	}
 	if o.ShutdownTimeout <= 0 {
 		return fmt.Errorf("shutdown_timeout: must be > 0, got %s", o.ShutdownTimeout)
+	}
+	if err := o.Resilience.Validate(); err != nil {
+		return fmt.Errorf("resilience.%w", err)
 	}
 	t := o.Transport
 	if t.Protocol != "grpc" && t.Protocol != "http" {

@@ -226,3 +226,58 @@ func TestUnknownKeyIsNamed(t *testing.T) {
 		t.Fatalf("want an error naming the unknown key, got %v", err)
 	}
 }
+
+// TestResilienceOnMetricsAndDegradedReady: with two exporters of which one keeps failing, the
+// server stays ready but degraded, and /metrics shows the exporters' retry counters through the
+// resilience package's OpenTelemetry instruments.
+func TestResilienceOnMetricsAndDegradedReady(t *testing.T) {
+	sink := testutil.NewSink(t)
+	dead := testutil.NewFlakyServer(t)
+	dead.SetDefault(testutil.Unavailable(0))
+	cfg := forwardConfig(sink.GRPCAddr, `
+[exporters."otlp/dead"]
+endpoint = "`+dead.GRPCAddr+`"
+tls = { insecure = true }
+unhealthy_after = "10ms"
+[otlp.resilience]
+retry = { base_delay = "5ms", max_delay = "10ms" }
+`)
+	cfg = strings.Replace(cfg, "[pipelines.traces]\nreceivers = [\"otlp\"]\nprocessors = [\"batch\"]\nexporters = [\"otlp\"]",
+		"[pipelines.traces]\nreceivers = [\"otlp\"]\nprocessors = [\"batch\"]\nexporters = [\"otlp\", \"otlp/dead\"]", 1)
+	s := newStartedServer(t, cfg)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	}()
+	if got := s.cfg.Exporters["otlp/dead"].OTLP.Retry.InitialInterval; got != 5*time.Millisecond {
+		t.Fatalf("[otlp.resilience] retry not applied to the exporter: initial_interval %s", got)
+	}
+	grpcAddr, _ := s.ReceiverAddrs("otlp")
+	client := dialRaw(t, grpcAddr.String())
+	ctx := waitCtx(t)
+	if err := client.send(ctx, 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.WaitSpans(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := dead.WaitRequests(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for s.Ready(ctx).Status != "degraded" {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("never degraded: %+v", s.Ready(ctx))
+		case <-tick.C:
+		}
+	}
+	if rep := s.Ready(ctx); !rep.Ready {
+		t.Fatalf("one failing exporter of two must not make the server unready: %+v", rep)
+	}
+	if got := testutil.MetricValue(t, s.Metrics().Registry, "resilience_retries_total", "policy", "exporter/otlp/dead"); got < 2 {
+		t.Fatalf("resilience_retries_total{policy=exporter/otlp/dead} = %v, want the retries", got)
+	}
+}

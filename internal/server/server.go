@@ -11,12 +11,14 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/otlp-dev/otlp/internal/admin"
 	"github.com/otlp-dev/otlp/internal/config"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/internal/receiver"
 	"github.com/otlp-dev/otlp/internal/selftel"
+	"github.com/otlp-dev/otlp/resilience"
 )
 
 // Settings are what the process gives the server.
@@ -41,6 +43,11 @@ type Server struct {
 	metrics *selftel.Metrics
 	admin   *admin.Server
 
+	manager     *resilience.Manager   // named policies of [otlp.resilience], for /metrics
+	current     atomic.Pointer[graph] // the running graph, for readers outside mu
+	health      atomic.Pointer[resilience.HealthChecker]
+	stopMetrics func(context.Context) error
+
 	mu        sync.Mutex // serialises Start, Reload and Shutdown
 	cfg       *config.Config
 	graph     *graph
@@ -60,6 +67,14 @@ func New(cfg *config.Config, set Settings) (*Server, error) {
 		return nil, err
 	}
 	s.graph = g
+	s.current.Store(g)
+	s.health.Store(newHealth(g))
+	if s.manager, err = resilience.NewManager(cfg.OTLP.Resilience, resilience.WithLogger(s.log)); err != nil {
+		return nil, fmt.Errorf("otlp.resilience: %w", err)
+	}
+	if s.stopMetrics, err = s.registerResilienceMetrics(); err != nil {
+		return nil, fmt.Errorf("resilience metrics: %w", err)
+	}
 	s.admin = admin.New(cfg.Admin, admin.Settings{Logger: s.log.With("component", "admin"), Gatherer: s.metrics.Registry, Ready: s.Ready, Version: set.Version})
 	return s, nil
 }
@@ -178,6 +193,8 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) error {
 	}
 	old := s.graph
 	s.graph, s.cfg = next, cfg
+	s.current.Store(next)
+	s.health.Store(newHealth(next))
 	errs = append(errs, old.shutdown(ctx, next))
 	if s.set.Level != nil {
 		if l, err := config.ParseLevel(cfg.OTLP.LogLevel); err == nil {
@@ -217,47 +234,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.started {
 		errs = append(errs, s.graph.shutdown(ctx, nil))
 	}
-	errs = append(errs, s.admin.Shutdown(ctx))
+	errs = append(errs, s.admin.Shutdown(ctx), s.stopMetrics(ctx), s.manager.Close())
 	s.log.Info("otlp-server stopped")
 	return errors.Join(errs...)
 }
 
-// Ready reports whether the pipelines run and each has at least one exporter that is not
-// failing.
-func (s *Server) Ready(context.Context) admin.Report {
+// Ready runs the readiness checks: the server runs, and each pipeline has at least one
+// exporter that is not failing (one failing exporter of several only degrades).
+func (s *Server) Ready(ctx context.Context) admin.Report {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	rep := admin.Report{Ready: s.started && !s.stopped}
-	if !rep.Ready {
-		rep.Checks = append(rep.Checks, admin.Check{Name: "server", OK: false, Detail: "not running"})
-		return rep
+	running := s.started && !s.stopped
+	s.mu.Unlock()
+	if !running {
+		return admin.Report{Ready: false, Status: "unhealthy", Checks: []admin.Check{{Name: "server", Detail: "not running"}}}
 	}
-	healthy := map[string]bool{}
-	for name, slot := range s.graph.exporters {
-		ok := true
-		if h, is := slot.exp.(healthReporter); is {
-			ok = h.Healthy()
-		}
-		healthy[name] = ok
-		detail := "accepting"
-		if !ok {
-			detail = "every recent export attempt failed"
-		}
-		rep.Checks = append(rep.Checks, admin.Check{Name: "exporter/" + name, OK: ok, Detail: detail})
-	}
-	for pname, exps := range s.graph.pipelines {
-		ok := false
-		for _, e := range exps {
-			ok = ok || healthy[e]
-		}
-		detail := "running"
-		if !ok {
-			detail = "every exporter is failing"
-			rep.Ready = false
-		}
-		rep.Checks = append(rep.Checks, admin.Check{Name: "pipeline/" + pname, OK: ok, Detail: detail})
-	}
-	return rep
+	return readiness(ctx, s.health.Load())
 }
 
 func sortedNames[V any](m map[string]V) []string {
