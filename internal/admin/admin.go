@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"sync"
 	"time"
@@ -24,6 +25,8 @@ import (
 type Config struct {
 	// Endpoint is host:port to listen on; "" disables the admin server.
 	Endpoint string `toml:"endpoint"`
+	// Pprof serves Go's profiles under /debug/pprof/ (off by default: they expose internals).
+	Pprof bool `toml:"pprof"`
 }
 
 // NewDefaultConfig listens on :8080.
@@ -95,6 +98,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /ready", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.set.Gatherer, promhttp.HandlerOpts{ErrorLog: slogErrorLog{s.set.Logger}}))
 	mux.HandleFunc("GET /{$}", s.console)
+	if s.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -62,6 +62,40 @@ type MemoryQueue struct {
 	notFull  chan struct{}    // guarded by mu; closed and replaced when room is made or on Close
 	getters  int              // guarded by mu; Gets waiting on notEmpty
 	putters  int              // guarded by mu; Puts waiting on notFull
+	spare    [][]byte         // guarded by mu; bodies of delivered batches, for reuse
+	spareLen int              // guarded by mu; bytes of capacity held in spare
+}
+
+// Recycling bounds: copying every borrowed batch into a fresh allocation was most of the
+// server's garbage when forwarding; a few spare buffers remove it without holding much memory.
+const (
+	maxSpareBuffers = 4
+	maxSpareBytes   = 8 << 20
+)
+
+// copyBody copies a borrowed body into a recycled buffer when one is large enough.
+func (q *MemoryQueue) copyBody(body []byte) []byte {
+	q.mu.Lock()
+	for i := len(q.spare) - 1; i >= 0; i-- {
+		if buf := q.spare[i]; cap(buf) >= len(body) {
+			q.spare = slices.Delete(q.spare, i, i+1)
+			q.spareLen -= cap(buf)
+			q.mu.Unlock()
+			return append(buf[:0], body...)
+		}
+	}
+	q.mu.Unlock()
+	return slices.Clone(body)
+}
+
+// recycle keeps buf for a later copyBody, within the bounds.
+func (q *MemoryQueue) recycle(buf []byte) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.spare) < maxSpareBuffers && q.spareLen+cap(buf) <= maxSpareBytes {
+		q.spare = append(q.spare, buf)
+		q.spareLen += cap(buf)
+	}
 }
 
 // NewMemoryQueue returns a queue bounded by cfg.QueueSize items and cfg.MaxBytes bytes with
@@ -76,7 +110,7 @@ func NewMemoryQueue(cfg QueueConfig, onDrop func(pipeline.Batch)) *MemoryQueue {
 
 // Put implements Queue.
 func (q *MemoryQueue) Put(ctx context.Context, b pipeline.Batch) error {
-	b.Body = slices.Clone(b.Body)
+	b.Body = q.copyBody(b.Body)
 	var (
 		dropped []pipeline.Batch
 		timer   *time.Timer
@@ -190,7 +224,9 @@ func (q *MemoryQueue) Get(ctx context.Context) (Item, error) {
 	return Item{Batch: b, Done: func(handled bool) {
 		if !handled {
 			q.putBack(b)
+			return
 		}
+		q.recycle(b.Body)
 	}}, nil
 }
 
