@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/oklog/run"
@@ -77,10 +76,6 @@ func runMain(args []string, stdout, stderr io.Writer) error {
 		_ = srv.Shutdown(context.Background())
 		return err
 	}
-
-	// Start-up (configuration, metric registries, TLS) leaves garbage the heap would keep
-	// mapped for minutes; hand it back now so the resident size reflects the steady state.
-	debug.FreeOSMemory()
 
 	var g run.Group
 	// The server runs until an interrupt; then it drains within shutdown_timeout.
