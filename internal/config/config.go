@@ -118,9 +118,27 @@ func Default() *Config {
 	return c
 }
 
+// Profile selects the built-in defaults: the same configuration schema serves otlp-server and
+// otlp-agent, which differ only in what a file leaves out.
+type Profile uint8
+
+const (
+	// ProfileServer: default pipelines end in the debug exporter, or the [otlp.transport]
+	// upstream when one is set.
+	ProfileServer Profile = iota
+	// ProfileAgent: default pipelines also take the node's host metrics and forward to the
+	// collectors of [otlp.transport] (or OTLP_COLLECTOR_ENDPOINT).
+	ProfileAgent
+)
+
 // Load reads path ("" means no file: defaults only), applies environment overrides from
-// getenv (nil: os.Getenv), fills defaults and validates.
+// getenv (nil: os.Getenv), fills the server's defaults and validates.
 func Load(path string, getenv func(string) string) (*Config, error) {
+	return LoadProfile(ProfileServer, path, getenv)
+}
+
+// LoadProfile is Load with the defaults of profile.
+func LoadProfile(profile Profile, path string, getenv func(string) string) (*Config, error) {
 	var data []byte
 	if path != "" {
 		var err error
@@ -129,7 +147,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 			return nil, fmt.Errorf("config: %w", err)
 		}
 	}
-	c, err := Parse(data, getenv)
+	c, err := ParseProfile(profile, data, getenv)
 	if err != nil && path != "" {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -141,6 +159,11 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // Parse decodes TOML text. ${VAR} references are replaced by the environment's values first,
 // so secrets can stay out of the file.
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	return ParseProfile(ProfileServer, data, getenv)
+}
+
+// ParseProfile is Parse with the defaults of profile.
+func ParseProfile(profile Profile, data []byte, getenv func(string) string) (*Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -189,7 +212,7 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	if err := applyEnv(c, getenv); err != nil {
 		return nil, err
 	}
-	c.fillDefaults()
+	c.fillDefaults(profile)
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -269,7 +292,7 @@ func decodeExporter(md toml.MetaData, name string, p toml.Primitive) (Exporter, 
 }
 
 // fillDefaults adds the receiver, processors and pipelines a file left out.
-func (c *Config) fillDefaults() {
+func (c *Config) fillDefaults(profile Profile) {
 	if len(c.Pipelines) > 0 {
 		return
 	}
