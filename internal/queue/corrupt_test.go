@@ -36,7 +36,7 @@ func writeTornFixture(t *testing.T) (string, string) {
 		t.Fatalf("segments %v %v", seqs, err)
 	}
 	path := filepath.Join(dir, segName(seqs[0]))
-	if fi, err := os.Stat(path); err != nil || fi.Size() != recOff(tornItems) {
+	if fi, err := os.Stat(path); err != nil || fi.Size() != recOff(tornItems)+endMarkerSize {
 		t.Fatalf("fixture segment: %v", err)
 	}
 	return dir, path

@@ -11,8 +11,8 @@ import (
 )
 
 // Delivery is one record handed to a consumer. The consumer must call Ack once the
-// downstream has accepted it, or Nack to have it delivered again. Body is read-only and
-// valid until Ack or Nack returns.
+// downstream has accepted it, or Nack to have it delivered again. Body is read-only and valid
+// only until Ack or Nack is called: the queue reuses its memory.
 type Delivery struct {
 	pipeline.Batch
 	// ID identifies the record; it increases in Put order and is never reused in a directory.
@@ -54,6 +54,8 @@ func (q *Queue) finish(d Delivery, ack bool) error {
 	}
 	r.state = stateReady
 	q.inflight--
+	q.pool.put(r.lent)
+	r.lent = nil
 	q.ready.pushFront(r)
 	q.wakeLocked(&q.itemsCh, &q.itemsWaiters)
 	if q.drop {
@@ -98,12 +100,12 @@ func (q *Queue) Get(ctx context.Context) (Delivery, error) {
 		r.state = stateInFlight
 		r.attempt++
 		q.inflight++
-		data, attempt := r.data, r.attempt
+		rb, attempt := r.buf, r.attempt
 		q.mu.Unlock()
 
-		if data == nil {
+		if rb == nil {
 			var err error
-			if data, err = q.readRecord(r); err != nil {
+			if rb, err = q.readRecord(r); err != nil {
 				if errors.Is(err, errCorrupt) {
 					q.dropCorrupt(r, attempt, err)
 					continue
@@ -115,9 +117,12 @@ func (q *Queue) Get(ctx context.Context) (Delivery, error) {
 				q.log.Error("queue: read failed", "segment", r.seg.path, "offset", r.off, "err", err)
 				return Delivery{}, fmt.Errorf("queue: read record %d: %w", r.id, err)
 			}
+			q.mu.Lock()
+			r.lent = rb // pooled again when the delivery is settled or given back
+			q.mu.Unlock()
 		}
 		return Delivery{
-			Batch:    pipeline.Batch{Signal: r.signal, Body: data[recHeaderSize:], Items: r.items},
+			Batch:    pipeline.Batch{Signal: r.signal, Body: rb.b[recHeaderSize:r.size], Items: r.items},
 			ID:       r.id,
 			Enqueued: time.Unix(0, r.enqNano),
 			q:        q,
@@ -130,9 +135,15 @@ func (q *Queue) Get(ctx context.Context) (Delivery, error) {
 var errCorrupt = errors.New("record damaged on disk")
 
 // readRecord reads a record that is no longer in memory back from its segment, checking it.
-func (q *Queue) readRecord(r *record) ([]byte, error) {
+func (q *Queue) readRecord(r *record) (_ *recBuf, err error) {
 	q.diskReads.Add(1)
-	buf := make([]byte, r.size)
+	rb := q.pool.get(int(r.size))
+	defer func() {
+		if err != nil {
+			q.pool.put(rb)
+		}
+	}()
+	buf := rb.b
 	if n, err := r.seg.f.ReadAt(buf, r.off); err != nil {
 		if int64(n) < r.size && !errors.Is(err, os.ErrClosed) {
 			return nil, fmt.Errorf("%w: short read (%d of %d bytes): %w", errCorrupt, n, r.size, err)
@@ -149,7 +160,7 @@ func (q *Queue) readRecord(r *record) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errCorrupt, err)
 	}
-	return buf, nil
+	return rb, nil
 }
 
 func (q *Queue) dropCorrupt(r *record, attempt uint32, cause error) {
@@ -206,7 +217,7 @@ func (q *Queue) logSettled(ids []uint64) error {
 		err = fmt.Errorf("queue: ack log: %w", err)
 	}
 	q.mu.Lock()
-	threshold := max(ackCompactMin, 2*q.live.len())
+	threshold := max(ackCompactMin, 2*q.indexed)
 	q.mu.Unlock()
 	if q.ackEntries >= threshold || err != nil {
 		err = errors.Join(err, q.checkpointLocked(q.durable()))
@@ -219,11 +230,14 @@ func (q *Queue) logSettled(ids []uint64) error {
 func (q *Queue) checkpointLocked(durable bool) error {
 	q.mu.Lock()
 	watermark := q.lastID + 1
+	if r := q.oldestLocked(); r != nil {
+		watermark = r.id
+	}
+	// Settled records of deleted segments need no entry: their files are gone.
 	var settled []uint64
-	if q.live.len() > 0 {
-		watermark = q.live.front().id // never settled: settled records are popped from the front
-		for i := range q.live.len() {
-			if r := q.live.at(i); r.state == stateSettled {
+	for _, s := range q.segs {
+		for _, r := range s.recs[s.head:] {
+			if r.state == stateSettled && r.id > watermark {
 				settled = append(settled, r.id)
 			}
 		}
@@ -257,7 +271,7 @@ type Stats struct {
 	Records     int           // records queued, in flight included
 	InFlight    int           // records handed to consumers, not yet settled
 	Items       int64         // spans, metric points and log records in Records
-	MemoryBytes int64         // bytes of records also kept in memory
+	MemoryBytes int64         // bytes of buffers holding records also kept in memory
 	DiskBytes   int64         // bytes of segment files
 	Segments    int           // segment files
 	OldestAge   time.Duration // age of the oldest unsettled record
@@ -293,8 +307,8 @@ func (q *Queue) Stats() Stats {
 		Syncs:          q.syncs.Load(),
 		DiskReads:      q.diskReads.Load(),
 	}
-	if q.live.len() > 0 {
-		st.OldestAge = max(0, q.now().Sub(time.Unix(0, q.live.front().enqNano)))
+	if r := q.oldestLocked(); r != nil {
+		st.OldestAge = max(0, q.now().Sub(time.Unix(0, r.enqNano)))
 	}
 	for k, v := range q.dropped {
 		st.Dropped[k] = v

@@ -11,7 +11,12 @@ import (
 const (
 	segMagic      = "OTLPQSEG"
 	segVersion    = 1
-	segHeaderSize = 16
+	segHeaderSize = 32
+	segRecycled   = 1 // segment header flag: the file held an earlier segment
+
+	// endMarkerSize zero bytes follow every append; the next record overwrites them. They mark
+	// a clean end of data, which a recycled file needs since its old contents follow.
+	endMarkerSize = recHeaderSize
 
 	recMagic      = "OTQR"
 	recHeaderSize = 40
@@ -110,12 +115,36 @@ func (h *recHeader) checkPayload(payload []byte) error {
 	return nil
 }
 
-// encodeSegHeader returns the 16-byte segment file header.
-func encodeSegHeader() []byte {
-	b := make([]byte, segHeaderSize)
+// segHeader is the 32-byte header of a segment file.
+type segHeader struct {
+	firstID uint64 // every record of this segment has an id at least this
+	flags   uint32 // segRecycled
+}
+
+// encode returns the header followed by an end marker.
+func (h segHeader) encode() []byte {
+	b := make([]byte, segHeaderSize+endMarkerSize)
 	copy(b, segMagic)
 	le.PutUint32(b[8:], segVersion)
+	le.PutUint64(b[16:], h.firstID)
+	le.PutUint32(b[24:], h.flags)
+	le.PutUint32(b[12:], crc32.Checksum(b[16:segHeaderSize], castagnoli))
 	return b
+}
+
+// decodeSegHeader parses a segment header; ok is false when it is damaged.
+func decodeSegHeader(b []byte) (h segHeader, ok bool, err error) {
+	if ok, err := checkFileHeader(b, segMagic, segVersion); !ok || err != nil {
+		return h, false, err
+	}
+	if len(b) < segHeaderSize || le.Uint32(b[12:]) != crc32.Checksum(b[16:segHeaderSize], castagnoli) {
+		return h, false, nil
+	}
+	h = segHeader{firstID: le.Uint64(b[16:]), flags: le.Uint32(b[24:])}
+	if h.firstID >= maxID || h.flags&^segRecycled != 0 || le.Uint32(b[28:]) != 0 {
+		return segHeader{}, false, nil
+	}
+	return h, true, nil
 }
 
 // errNewerFormat refuses files written by a newer version: better to stop than to misread them.

@@ -95,3 +95,24 @@ func TestGoldenFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestBufPoolClasses(t *testing.T) {
+	prev := -1
+	for _, n := range []int{1, 512, 513, 640, 641, 1023, 1024, 1025, 100 << 10, 1<<20 + 1, maxPayload + recHeaderSize} {
+		c, size := classOf(n)
+		if size < n || size > n+n/4+512 || c < prev || c >= numClasses {
+			t.Errorf("classOf(%d) = %d, %d", n, c, size)
+		}
+		if c2, s2 := classOf(size); c2 != c || s2 != size {
+			t.Errorf("classOf(%d) = %d, %d: not stable for its own size", size, c2, s2)
+		}
+		prev = c
+	}
+	var p bufPool
+	rb := p.get(1000)
+	if len(rb.b) != 1000 || cap(rb.b) != 1024 {
+		t.Fatalf("get(1000): len %d cap %d", len(rb.b), cap(rb.b))
+	}
+	p.put(rb)
+	p.put(&recBuf{b: make([]byte, 1000)}) // foreign capacity: ignored
+}

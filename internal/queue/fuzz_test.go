@@ -13,6 +13,7 @@ import (
 // they are all acked a restart must find nothing left.
 func FuzzOpen(f *testing.F) {
 	seg, acks := fuzzSeeds(f)
+	f.Add(fuzzRecycledSeed(f), []byte{})
 	f.Add(seg, acks)
 	f.Add(seg[:len(seg)-5], acks)
 	f.Add(seg, acks[:len(acks)-3])
@@ -93,4 +94,31 @@ func fuzzSeeds(f *testing.F) (seg, acks []byte) {
 		f.Fatal(err)
 	}
 	return seg, acks
+}
+
+// fuzzRecycledSeed returns a recycled segment: three records, then an older segment's.
+func fuzzRecycledSeed(f *testing.F) []byte {
+	dir := f.TempDir()
+	q, err := Open(dir, testConfig(), Settings{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer q.Close()
+	for i := range 30 {
+		mustPut(f, q, batch(i, 300))
+		if i < 27 {
+			if err := mustGet(f, q).Ack(); err != nil {
+				f.Fatal(err)
+			}
+		}
+	}
+	seqs, _ := listSegments(dir)
+	seg, err := os.ReadFile(filepath.Join(dir, segName(seqs[len(seqs)-1])))
+	if err != nil {
+		f.Fatal(err)
+	}
+	if h, ok, _ := decodeSegHeader(seg); !ok || h.flags&segRecycled == 0 {
+		f.Fatal("seed segment not recycled")
+	}
+	return seg
 }

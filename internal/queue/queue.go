@@ -47,8 +47,12 @@ var (
 // FullRetryDelay is the delay a Put refused for lack of space asks its sender to wait.
 const FullRetryDelay = time.Second
 
+// maxSpares is how many settled segment files are kept for recycling. One is enough for a
+// consumer that keeps up: two files take turns.
+const maxSpares = 1
+
 // ackCompactMin is the number of appended ack entries after which the ack log is rewritten
-// (more if many records are live, so that rewriting stays cheap per entry).
+// (more if many records are indexed, so that rewriting stays cheap per entry).
 const ackCompactMin = 1 << 14
 
 type recState uint8
@@ -71,8 +75,17 @@ type record struct {
 
 	// Guarded by Queue.mu.
 	state   recState
-	attempt uint32 // deliveries so far, to reject a stale Ack after a Nack
-	data    []byte // header and payload, while kept in memory; nil when only on disk
+	attempt uint32  // deliveries so far, to reject a stale Ack after a Nack
+	buf     *recBuf // header and payload while kept in memory; nil when only on disk
+	lent    *recBuf // read back from disk for the delivery in flight
+}
+
+// spare is a settled segment file kept to be recycled: writing over pages already in the page
+// cache is several times cheaper than writing new ones, and fdatasync of an overwrite needs no
+// journal commit.
+type spare struct {
+	path  string
+	alloc int64
 }
 
 // Queue is a durable FIFO of OTLP requests. Create it with Open; it is safe for concurrent use.
@@ -88,6 +101,7 @@ type Queue struct {
 	onDrop func(Drop)
 
 	maxItem  int
+	pool     bufPool
 	lockF    *os.File
 	closedCh chan struct{}
 	stop     chan struct{}
@@ -106,7 +120,10 @@ type Queue struct {
 	closed       bool
 	active       *segment   // also only changed with wsem held
 	segs         []*segment // on disk, in sequence order, active last
-	live         deque[*record]
+	spares       []spare    // settled segment files ready to be recycled
+	sparing      int        // segments on their way to becoming spares
+	indexed      int        // records in the segments' indexes
+	memRecs      int        // records holding a buffer
 	ready        deque[*record]
 	mem          deque[*record] // records that may hold data, oldest first
 	records      int
@@ -183,7 +200,7 @@ func Open(dir string, cfg Config, set Settings) (*Queue, error) {
 	if q.now == nil {
 		q.now = time.Now
 	}
-	q.maxItem = int(min(maxPayload, q.lim.maxDisk-2*segHeaderSize-recHeaderSize))
+	q.maxItem = int(min(maxPayload, q.lim.maxDisk-2*(segHeaderSize+endMarkerSize)-recHeaderSize))
 	if err := q.recover(); err != nil {
 		return nil, errors.Join(err, q.closeFiles(), lockF.Close())
 	}
@@ -205,22 +222,26 @@ func (q *Queue) Put(ctx context.Context, b pipeline.Batch) error {
 		return resilience.Permanent(fmt.Errorf("%w: %d bytes, %d items (limit %d bytes)", ErrTooLarge, len(b.Body), b.Items, q.maxItem))
 	}
 	// Copy and checksum before taking the write slot, so that concurrent Puts overlap here.
+	// The buffer ends with the end marker, written with the record.
 	size := recHeaderSize + len(b.Body)
-	buf := make([]byte, size)
-	copy(buf[recHeaderSize:], b.Body)
+	rb := q.pool.get(size + endMarkerSize)
+	copy(rb.b[recHeaderSize:size], b.Body)
+	clear(rb.b[size:])
 	h := recHeader{
 		enqNano: q.now().UnixNano(),
 		length:  uint32(len(b.Body)),
-		crc:     crc32.Checksum(buf[recHeaderSize:], castagnoli),
+		crc:     crc32.Checksum(rb.b[recHeaderSize:size], castagnoli),
 		items:   uint32(b.Items),
 		signal:  uint8(b.Signal),
 	}
 	if err := q.acquireWrite(ctx); err != nil {
+		q.pool.put(rb)
 		return err
 	}
-	s, end, err := q.append(ctx, buf, &h, b.Items)
+	s, end, err := q.append(ctx, rb, &h, b.Items)
 	<-q.wsem
 	if err != nil {
+		q.pool.put(rb)
 		return err
 	}
 	if q.fsync == FsyncAlways {
@@ -257,8 +278,9 @@ func (q *Queue) acquireWrite(ctx context.Context) error {
 
 // append writes one encoded record; the caller holds wsem. It returns the segment written
 // and the end offset, for fsync.
-func (q *Queue) append(ctx context.Context, buf []byte, h *recHeader, items int) (*segment, int64, error) {
-	size := int64(len(buf))
+func (q *Queue) append(ctx context.Context, rb *recBuf, h *recHeader, items int) (*segment, int64, error) {
+	buf := rb.b
+	size := int64(len(buf)) - endMarkerSize
 	if err := q.waitSpace(ctx, size); err != nil {
 		return nil, 0, err
 	}
@@ -272,10 +294,14 @@ func (q *Queue) append(ctx context.Context, buf []byte, h *recHeader, items int)
 	s := q.active
 	off := s.size
 	if _, err := s.f.WriteAt(buf, off); err != nil {
-		// Cut a partial record off so the next one starts on a boundary (it would overwrite it
-		// anyway, since writes are positioned).
+		// Cut a partial record off: the end of file then marks the end of data.
 		if terr := s.f.Truncate(off); terr != nil {
 			err = errors.Join(err, terr)
+		} else {
+			q.mu.Lock()
+			q.diskBytes -= s.alloc - off
+			s.alloc = off
+			q.mu.Unlock()
 		}
 		q.log.Error("queue: write failed", "segment", s.path, "err", err)
 		return nil, 0, writeErr(err)
@@ -283,12 +309,15 @@ func (q *Queue) append(ctx context.Context, buf []byte, h *recHeader, items int)
 	q.writes.Add(1)
 	q.nextID++
 	end := off + size
-	s.written.Store(end)
-	r := &record{id: h.id, seg: s, off: off, size: size, enqNano: h.enqNano, items: items, signal: pipeline.Signal(h.signal), data: buf}
+	s.written.Store(max(s.written.Load(), end+endMarkerSize))
+	r := &record{id: h.id, seg: s, off: off, size: size, enqNano: h.enqNano, items: items, signal: pipeline.Signal(h.signal), buf: rb}
 	q.mu.Lock()
 	s.size = end
+	if alloc := end + endMarkerSize; alloc > s.alloc {
+		q.diskBytes += alloc - s.alloc
+		s.alloc = alloc
+	}
 	s.live++
-	q.diskBytes += size
 	q.publishLocked(r)
 	q.mu.Unlock()
 	return s, end, nil
@@ -305,7 +334,19 @@ func writeErr(err error) error {
 
 // needRotate reports whether a record of size starts a new segment; the caller holds wsem.
 func (q *Queue) needRotate(size int64) bool {
-	return q.active.size > segHeaderSize && q.active.size+size > q.lim.segment
+	return q.active.size > segHeaderSize && q.active.size+size+endMarkerSize > q.lim.segment
+}
+
+// growthLocked is how many more bytes the files take once a record of size is appended.
+func (q *Queue) growthLocked(size int64) int64 {
+	if q.needRotate(size) {
+		n := segHeaderSize + size + endMarkerSize
+		if k := len(q.spares); k > 0 {
+			return max(0, n-q.spares[k-1].alloc)
+		}
+		return n
+	}
+	return max(0, q.active.size+size+endMarkerSize-q.active.alloc)
 }
 
 // waitSpace returns once size more bytes fit under the disk bound, applying the full policy.
@@ -317,13 +358,21 @@ func (q *Queue) waitSpace(ctx context.Context, size int64) error {
 			q.mu.Unlock()
 			return ErrClosed
 		}
-		need := size
-		if q.needRotate(size) {
-			need += segHeaderSize
-		}
+		need := q.growthLocked(size)
 		if q.diskBytes+need <= q.lim.maxDisk {
 			q.mu.Unlock()
 			return nil
+		}
+		if k := len(q.spares); k > 0 && (k > 1 || !q.needRotate(size)) {
+			// Space before recycling.
+			sp := q.spares[k-1]
+			q.spares = q.spares[:k-1]
+			q.diskBytes -= sp.alloc
+			q.mu.Unlock()
+			if err := os.Remove(sp.path); err != nil {
+				q.log.Warn("queue: remove spare segment", "path", sp.path, "err", err)
+			}
+			continue
 		}
 		if q.active.live == 0 && q.active.size > segHeaderSize {
 			// The active segment holds only settled records: start a new one to free it.
@@ -360,28 +409,35 @@ func (q *Queue) waitSpace(ctx context.Context, size int64) error {
 // rotate seals the active segment and starts the next; the caller holds wsem.
 func (q *Queue) rotate() error {
 	old := q.active
+	if old.alloc > old.size {
+		// A sealed segment ends at the end of its file: cut the end marker and, in a recycled
+		// file, the old contents.
+		if err := old.f.Truncate(old.size); err != nil {
+			q.log.Warn("queue: truncate sealed segment", "segment", old.path, "err", err)
+		} else {
+			q.mu.Lock()
+			q.diskBytes -= old.alloc - old.size
+			old.alloc = old.size
+			q.mu.Unlock()
+		}
+	}
 	if q.durable() {
 		if err := q.syncTo(old, old.written.Load()); err != nil {
 			return fmt.Errorf("queue: fsync: %w", err)
 		}
 	}
-	s, err := createSegment(q.dir, q.nextSeq)
+	s, grown, err := q.newSegment()
 	if err != nil {
 		return writeErr(err)
 	}
 	q.writes.Add(1)
-	if q.durable() {
-		if err := syncDir(q.dir); err != nil {
-			q.log.Warn("queue: fsync directory", "err", err)
-		}
-	}
 	q.nextSeq++
 	var fx effects
 	q.mu.Lock()
 	old.sealed = true
 	q.segs = append(q.segs, s)
 	q.active = s
-	q.diskBytes += s.size
+	q.diskBytes += grown
 	if old.live == 0 {
 		q.deleteSegLocked(old, &fx)
 	}
@@ -390,19 +446,56 @@ func (q *Queue) rotate() error {
 	return q.apply(&fx)
 }
 
+// newSegment starts segment nextSeq, recycling a spare file when there is one. It returns how
+// many bytes the files grew by. The caller holds wsem.
+func (q *Queue) newSegment() (*segment, int64, error) {
+	q.mu.Lock()
+	var sp spare
+	ok := len(q.spares) > 0
+	if ok {
+		sp = q.spares[len(q.spares)-1]
+		q.spares = q.spares[:len(q.spares)-1]
+	}
+	q.mu.Unlock()
+	if ok {
+		s, err := recycleSegment(q.dir, sp.path, sp.alloc, q.nextSeq, q.nextID, q.durable())
+		if err == nil {
+			return s, s.alloc - sp.alloc, nil
+		}
+		q.log.Warn("queue: recycle segment", "path", sp.path, "err", err)
+		q.mu.Lock()
+		q.diskBytes -= sp.alloc
+		q.mu.Unlock()
+		os.Remove(sp.path)
+	}
+	s, err := createSegment(q.dir, q.nextSeq, q.nextID)
+	if err != nil {
+		return nil, 0, err
+	}
+	if q.durable() {
+		if err := syncDir(q.dir); err != nil {
+			q.log.Warn("queue: fsync directory", "err", err)
+		}
+	}
+	return s, s.alloc, nil
+}
+
 // publishLocked makes a written record available to Get.
 func (q *Queue) publishLocked(r *record) {
-	q.live.pushBack(r)
+	r.seg.recs = append(r.seg.recs, r)
+	q.indexed++
 	q.ready.pushBack(r)
 	q.records++
 	q.items += int64(r.items)
 	q.lastID = r.id
-	if r.size <= q.lim.maxMemory {
+	if n := int64(cap(r.buf.b)); n <= q.lim.maxMemory {
 		q.mem.pushBack(r)
-		q.memBytes += r.size
+		q.memBytes += n
+		q.memRecs++
 		q.evictLocked()
 	} else {
-		r.data = nil
+		q.pool.put(r.buf)
+		r.buf = nil
 	}
 	q.wakeLocked(&q.itemsCh, &q.itemsWaiters)
 }
@@ -415,13 +508,27 @@ func (q *Queue) evictLocked() {
 		if !ok {
 			break
 		}
-		if r.data != nil {
-			r.data = nil
-			q.memBytes -= r.size
+		if r.buf != nil {
+			q.memBytes -= int64(cap(r.buf.b))
+			q.memRecs--
+			if r.state == stateReady {
+				q.pool.put(r.buf) // else a consumer holds it: leave it to the GC
+			}
+			r.buf = nil
 		}
 	}
-	for q.mem.len() > 0 && q.mem.front().data == nil {
+	for q.mem.len() > 0 && q.mem.front().buf == nil {
 		q.mem.popFront()
+	}
+	// Settled records leave holes behind a record kept long in memory: squeeze them out.
+	if n := q.mem.len(); n > 1024 && n > 2*q.memRecs {
+		var kept deque[*record]
+		for i := range n {
+			if r := q.mem.at(i); r.buf != nil {
+				kept.pushBack(r)
+			}
+		}
+		q.mem = kept
 	}
 }
 
@@ -437,6 +544,7 @@ func (q *Queue) wakeLocked(ch *chan struct{}, waiters *int) {
 // effects are the side effects of settling records, applied after mu is released.
 type effects struct {
 	dead    []*segment
+	spare   []*segment
 	settled []uint64
 	drops   []Drop
 }
@@ -447,10 +555,15 @@ func (q *Queue) settleLocked(r *record, fx *effects) {
 		q.inflight--
 	}
 	r.state = stateSettled
-	if r.data != nil {
-		q.memBytes -= r.size
-		r.data = nil
+	// Only the consumer that acknowledged could still hold these, and it is done with them.
+	if r.buf != nil {
+		q.memBytes -= int64(cap(r.buf.b))
+		q.memRecs--
+		q.pool.put(r.buf)
+		r.buf = nil
 	}
+	q.pool.put(r.lent)
+	r.lent = nil
 	q.records--
 	q.items -= int64(r.items)
 	fx.settled = append(fx.settled, r.id)
@@ -459,9 +572,19 @@ func (q *Queue) settleLocked(r *record, fx *effects) {
 	if s.live == 0 && s.sealed {
 		q.deleteSegLocked(s, fx)
 	}
-	for q.live.len() > 0 && q.live.front().state == stateSettled {
-		q.live.popFront()
+}
+
+// oldestLocked returns the unsettled record with the lowest id, or nil.
+func (q *Queue) oldestLocked() *record {
+	for _, s := range q.segs {
+		for s.head < len(s.recs) && s.recs[s.head].state == stateSettled {
+			s.head++
+		}
+		if s.head < len(s.recs) {
+			return s.recs[s.head]
+		}
 	}
+	return nil
 }
 
 // dropLocked settles r as lost for reason, counting it.
@@ -474,7 +597,8 @@ func (q *Queue) dropLocked(r *record, reason string, fx *effects) {
 	q.settleLocked(r, fx)
 }
 
-// deleteSegLocked schedules the removal of a segment whose records are all settled.
+// deleteSegLocked schedules the removal of a segment whose records are all settled, or keeps
+// its file as a spare when it is of the usual size and none is kept yet.
 func (q *Queue) deleteSegLocked(s *segment, fx *effects) {
 	if s.deleted {
 		return
@@ -483,7 +607,14 @@ func (q *Queue) deleteSegLocked(s *segment, fx *effects) {
 	if i := slices.Index(q.segs, s); i >= 0 {
 		q.segs = slices.Delete(q.segs, i, i+1)
 	}
-	q.diskBytes -= s.size
+	q.indexed -= len(s.recs)
+	s.recs = nil
+	if len(q.spares)+q.sparing < maxSpares && s.alloc >= q.lim.segment/2 && s.alloc <= q.lim.segment {
+		q.sparing++
+		fx.spare = append(fx.spare, s)
+		return
+	}
+	q.diskBytes -= s.alloc
 	fx.dead = append(fx.dead, s)
 	q.wakeLocked(&q.spaceCh, &q.spaceWaiters)
 }
@@ -493,6 +624,9 @@ func (q *Queue) apply(fx *effects) error {
 	var errs []error
 	for _, s := range fx.dead {
 		errs = append(errs, q.removeSegment(s))
+	}
+	for _, s := range fx.spare {
+		q.keepSpare(s)
 	}
 	if len(fx.settled) > 0 {
 		errs = append(errs, q.logSettled(fx.settled))
@@ -505,21 +639,58 @@ func (q *Queue) apply(fx *effects) error {
 	return errors.Join(errs...)
 }
 
-// removeSegment closes and deletes a fully settled segment.
+// removeSegment closes and deletes a fully settled segment. It holds syncMu throughout, so
+// that Close, which takes syncMu, never returns with a removal under way; once the queue is
+// closed the file is left for the next Open, which deletes it, its records being settled.
 func (q *Queue) removeSegment(s *segment) error {
 	q.syncMu.Lock()
 	defer q.syncMu.Unlock()
-	if s.closed {
-		// Close got here first; the next Open deletes the file, its records being settled.
-		return nil
+	err := q.closeSegLocked(s)
+	if err == nil && !q.isClosed() {
+		err = os.Remove(s.path)
 	}
-	s.closed = true
-	err := errors.Join(s.f.Close(), os.Remove(s.path))
 	if err != nil {
 		q.log.Warn("queue: remove segment", "segment", s.path, "err", err)
 		return fmt.Errorf("queue: remove segment: %w", err)
 	}
 	return nil
+}
+
+// keepSpare closes a settled segment and renames its file to a spare; same locking as
+// removeSegment.
+func (q *Queue) keepSpare(s *segment) {
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
+	err := q.closeSegLocked(s)
+	closed := q.isClosed()
+	path := filepath.Join(q.dir, spareName(s.seq))
+	if err == nil && !closed {
+		err = os.Rename(s.path, path)
+	}
+	if err != nil {
+		q.log.Warn("queue: keep spare segment", "segment", s.path, "err", err)
+		if !closed {
+			os.Remove(s.path)
+		}
+	}
+	q.mu.Lock()
+	q.sparing--
+	if err == nil && !closed {
+		q.spares = append(q.spares, spare{path: path, alloc: s.alloc})
+	} else {
+		q.diskBytes -= s.alloc
+	}
+	q.wakeLocked(&q.spaceCh, &q.spaceWaiters) // a waiting Put may take the spare's space
+	q.mu.Unlock()
+}
+
+// closeSegLocked closes a segment's file once; the caller holds syncMu.
+func (q *Queue) closeSegLocked(s *segment) error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.f.Close()
 }
 
 // syncTo makes s durable up to at least pos. Concurrent callers share one fsync: whoever

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -334,9 +335,29 @@ func TestSegmentsDeletedWhenSettled(t *testing.T) {
 	if err != nil || len(seqs) != 1 {
 		t.Fatalf("segment files after drain: %v %v", seqs, err)
 	}
-	if fi, err := os.Stat(filepath.Join(dir, segName(seqs[0]))); err != nil || fi.Size() != st.DiskBytes {
-		t.Fatalf("disk bytes %d, file %v %v", st.DiskBytes, fi.Size(), err)
+	if got := queueFileBytes(t, dir); got != st.DiskBytes {
+		t.Fatalf("disk bytes %d, files %d", st.DiskBytes, got)
 	}
+}
+
+// queueFileBytes sums the sizes of the segment and spare files in dir.
+func queueFileBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), segSuffix) || strings.HasSuffix(e.Name(), spareSuffix) {
+			fi, err := e.Info()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += fi.Size()
+		}
+	}
+	return n
 }
 
 func TestMemoryFirst(t *testing.T) {
@@ -372,7 +393,7 @@ func TestMemoryFirst(t *testing.T) {
 
 func TestMemoryBound(t *testing.T) {
 	cfg := testConfig()
-	cfg.MaxMemoryBytes = 10 * (recHeaderSize + 100)
+	cfg.MaxMemoryBytes = 10 * 512 // a record of 140 bytes takes a 512-byte buffer
 	q := openT(t, t.TempDir(), cfg, Settings{})
 	defer q.Close()
 	for i := range 50 {
@@ -663,7 +684,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 	// A newer format version is refused, not misread.
 	dir := t.TempDir()
-	h := encodeSegHeader()
+	h := segHeader{firstID: 1}.encode()
 	le.PutUint32(h[8:], segVersion+1)
 	if err := os.WriteFile(filepath.Join(dir, segName(1)), h, 0o640); err != nil {
 		t.Fatal(err)
@@ -677,7 +698,7 @@ func TestOpenErrors(t *testing.T) {
 // rotates, deletes segments and reads back from disk, then checks every item was delivered.
 func TestConcurrent(t *testing.T) {
 	cfg := testConfig()
-	cfg.MaxMemoryBytes = 2 << 10
+	cfg.MaxMemoryBytes = 8 << 10
 	cfg.MaxDiskBytes = 16 * 4096
 	cfg.Fsync = FsyncAlways
 	q := openT(t, t.TempDir(), cfg, Settings{})
@@ -752,4 +773,78 @@ func TestConcurrent(t *testing.T) {
 		t.Logf("no group commit happened: %d syncs for %d puts", st.Syncs, producers*perProducer)
 	}
 	t.Logf("syncs %d, writes %d, disk reads %d for %d puts", st.Syncs, st.Writes, st.DiskReads, producers*perProducer)
+}
+
+// TestLentBodyStable checks that buffer reuse never changes a body a consumer still holds:
+// its record is evicted from memory and others are put, settled and recycled meanwhile.
+func TestLentBodyStable(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxMemoryBytes = 2048
+	q := openT(t, t.TempDir(), cfg, Settings{})
+	defer q.Close()
+	mustPut(t, q, batch(0, 400))
+	held := mustGet(t, q) // served from memory
+	for i := 1; i < 40; i++ {
+		mustPut(t, q, batch(i, 400)) // evicts item 0's buffer from memory
+		d := mustGet(t, q)
+		if i%2 == 0 {
+			d.Nack()
+			d = mustGet(t, q)
+		}
+		if err := d.Ack(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(held.Body, payload(0, 400)) {
+		t.Fatal("a held body changed under its consumer")
+	}
+	if err := held.Ack(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWriteErrClasses(t *testing.T) {
+	full := writeErr(&os.PathError{Op: "write", Path: "x.seg", Err: syscall.ENOSPC})
+	if d, ok := resilience.RetryAfter(full); !ok || d != FullRetryDelay || !errors.Is(full, syscall.ENOSPC) {
+		t.Fatalf("ENOSPC: %v is not throttled", full)
+	}
+	other := writeErr(&os.PathError{Op: "write", Path: "x.seg", Err: syscall.EIO})
+	if _, ok := resilience.RetryAfter(other); ok || resilience.IsPermanent(other) || !errors.Is(other, syscall.EIO) {
+		t.Fatalf("EIO: %v should be a plain retryable error", other)
+	}
+}
+
+// TestHeldDeliveryBounded holds one delivery while thousands of records pass: the index and the
+// in-memory list must stay bounded by what is on disk, and a restart delivers only the held one.
+func TestHeldDeliveryBounded(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig()
+	q := openT(t, dir, cfg, Settings{})
+	defer q.Close()
+	mustPut(t, q, batch(0, 300))
+	held := mustGet(t, q)
+	for i := 1; i < 3000; i++ {
+		mustPut(t, q, batch(i, 300))
+		if err := mustGet(t, q).Ack(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.mu.Lock()
+	indexed, memLen, segs := q.indexed, q.mem.len(), len(q.segs)
+	q.mu.Unlock()
+	if indexed > 50 || memLen > 2048 || segs > 3 {
+		t.Fatalf("index %d records, memory list %d, %d segments: not bounded", indexed, memLen, segs)
+	}
+	if st := q.Stats(); st.Records != 1 || st.OldestAge < 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	crashed := snapshotDir(t, dir)
+	q2 := openT(t, crashed, cfg, Settings{})
+	defer q2.Close()
+	if got := drainIDs(t, q2); !slices.Equal(got, []int{0}) {
+		t.Fatalf("after a crash: %v", got)
+	}
+	if err := held.Ack(); err != nil {
+		t.Fatal(err)
+	}
 }

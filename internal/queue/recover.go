@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/otlp-dev/otlp/internal/pipeline"
@@ -18,6 +19,9 @@ func (q *Queue) recover() error {
 	start := time.Now()
 	if err := os.Remove(filepath.Join(q.dir, ackTmpFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("queue: %w", err)
+	}
+	if err := removeSpares(q.dir); err != nil {
+		return err
 	}
 	acks, err := readAcks(q.dir)
 	if err != nil {
@@ -71,18 +75,16 @@ func (q *Queue) recover() error {
 				enqNano: sr.h.enqNano, items: int(sr.h.items), signal: pipeline.Signal(sr.h.signal),
 			}
 			if sr.bad || acks.isSettled(r.id) {
-				// Kept in the index only so the next ack checkpoint still lists it as settled.
+				// Indexed only so that the next ack checkpoint lists it as settled.
 				r.state = stateSettled
 			} else {
 				q.ready.pushBack(r)
 				q.records++
 				q.items += int64(r.items)
 			}
-			q.live.pushBack(r)
+			f.s.recs = append(f.s.recs, r)
+			q.indexed++
 		}
-	}
-	for q.live.len() > 0 && q.live.front().state == stateSettled {
-		q.live.popFront()
 	}
 	fx.settled = nil // already in the checkpoint below
 	if err := q.apply(&fx); err != nil {
@@ -97,7 +99,7 @@ func (q *Queue) recover() error {
 	if err != nil {
 		return err
 	}
-	s, err := createSegment(q.dir, q.nextSeq)
+	s, err := createSegment(q.dir, q.nextSeq, q.nextID)
 	if err != nil {
 		return err
 	}
@@ -110,11 +112,28 @@ func (q *Queue) recover() error {
 	q.segs = append(q.segs, s)
 	q.active = s
 	q.activeSeg.Store(s)
-	q.diskBytes += s.size
+	q.diskBytes += s.alloc
 	if len(seqs) > 0 {
 		q.log.Info("queue: recovered", "dir", q.dir, "records", q.records, "items", q.items,
 			"segments", len(q.segs), "disk_bytes", q.diskBytes, "corruptions", q.corruptions,
 			"took", time.Since(start))
+	}
+	return nil
+}
+
+// removeSpares deletes the spare files of an earlier run (recycling starts again once a
+// segment drains).
+func removeSpares(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("queue: %w", err)
+	}
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), spareSuffix) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("queue: %w", err)
+			}
+		}
 	}
 	return nil
 }
@@ -145,6 +164,7 @@ func (q *Queue) recoverSegment(seq uint64, last bool, prevID *uint64, acks *ackS
 		*prevID = res.recs[n-1].h.id
 	}
 	q.reportDamage(path, size, res.damage, acks, fx)
+	fileSize := size
 	if last && res.end < size {
 		if err := f.Truncate(res.end); err != nil {
 			return nil, nil, errors.Join(fmt.Errorf("queue: truncate damaged tail: %w", err), f.Close())
@@ -154,11 +174,11 @@ func (q *Queue) recoverSegment(seq uint64, last bool, prevID *uint64, acks *ackS
 				return nil, nil, errors.Join(fmt.Errorf("queue: %w", err), f.Close())
 			}
 		}
-		size = res.end
+		fileSize = res.end
 	}
-	s := &segment{seq: seq, path: path, f: f, size: size, sealed: true, synced: size}
-	s.written.Store(size)
-	q.diskBytes += size
+	s := &segment{seq: seq, path: path, f: f, size: res.end, alloc: fileSize, sealed: true, synced: fileSize}
+	s.written.Store(fileSize)
+	q.diskBytes += fileSize
 	return s, res.recs, nil
 }
 

@@ -12,7 +12,10 @@ import (
 	"sync/atomic"
 )
 
-const segSuffix = ".seg"
+const (
+	segSuffix   = ".seg"
+	spareSuffix = ".spare" // a settled segment file kept for recycling
+)
 
 // segment is one append-only file of records.
 type segment struct {
@@ -20,11 +23,19 @@ type segment struct {
 	path string
 	f    *os.File
 
-	// size is the file's length. Written with both wsem and mu held (only the active segment
-	// grows), so it may be read under either.
+	// size is the end of the last record. Written with both wsem and mu held (only the active
+	// segment grows), so it may be read under either.
 	size int64
+	// alloc is the file's length: size plus the end marker, or a recycled file's old contents.
+	// Same locking as size.
+	alloc int64
 	// live counts records not yet settled; guarded by Queue.mu.
 	live int
+	// recs indexes the segment's records in id order, settled ones included, so that the ack
+	// checkpoint can list what is settled out of order; it goes with the segment. head is the
+	// first that may be unsettled. Guarded by Queue.mu.
+	recs []*record
+	head int
 	// sealed is set once no more records will be appended; guarded by Queue.mu.
 	sealed bool
 	// deleted is set when the segment is scheduled for removal; guarded by Queue.mu.
@@ -65,18 +76,47 @@ func listSegments(dir string) ([]uint64, error) {
 	return seqs, nil
 }
 
-// createSegment creates a new segment file with its header written.
-func createSegment(dir string, seq uint64) (*segment, error) {
+func spareName(seq uint64) string { return fmt.Sprintf("%020d%s", seq, spareSuffix) }
+
+// createSegment creates a new segment file whose records start at firstID.
+func createSegment(dir string, seq, firstID uint64) (*segment, error) {
 	path := filepath.Join(dir, segName(seq))
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("queue: create segment: %w", err)
 	}
-	if _, err := f.WriteAt(encodeSegHeader(), 0); err != nil {
+	hdr := segHeader{firstID: firstID}.encode()
+	if _, err := f.WriteAt(hdr, 0); err != nil {
 		return nil, errors.Join(fmt.Errorf("queue: write segment header: %w", err), f.Close(), os.Remove(path))
 	}
-	s := &segment{seq: seq, path: path, f: f, size: segHeaderSize}
-	s.written.Store(segHeaderSize)
+	s := &segment{seq: seq, path: path, f: f, size: segHeaderSize, alloc: int64(len(hdr))}
+	s.written.Store(s.alloc)
+	return s, nil
+}
+
+// recycleSegment turns a spare file into segment seq: the new header goes in before the
+// rename, so the file never carries the new name with the old header. Its old records stay
+// behind the end marker; their ids are below firstID, so no reader takes them as new.
+func recycleSegment(dir, sparePath string, spareAlloc int64, seq, firstID uint64, durable bool) (*segment, error) {
+	f, err := os.OpenFile(sparePath, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	hdr := segHeader{firstID: firstID, flags: segRecycled}.encode()
+	if _, err := f.WriteAt(hdr, 0); err != nil {
+		return nil, errors.Join(err, f.Close())
+	}
+	if durable {
+		if err := syncData(f); err != nil {
+			return nil, errors.Join(err, f.Close())
+		}
+	}
+	path := filepath.Join(dir, segName(seq))
+	if err := os.Rename(sparePath, path); err != nil {
+		return nil, errors.Join(err, f.Close())
+	}
+	s := &segment{seq: seq, path: path, f: f, size: segHeaderSize, alloc: max(spareAlloc, int64(len(hdr)))}
+	s.written.Store(int64(len(hdr)))
 	return s, nil
 }
 
@@ -106,36 +146,44 @@ type scanResult struct {
 }
 
 // scanSegment reads the records of a segment of size bytes. With verify, payload checksums
-// are checked too (the last segment, where torn writes happen); otherwise only headers are
-// read and payloads are checked when delivered. Records must carry ids above prevID. It
-// never fails on content: damage is reported in the result; only I/O errors and a segment of
-// a newer format version are returned.
+// are checked too (the last segment, where torn writes happen), and the bytes after a clean end
+// are searched for records that outlived lost writes; otherwise only headers are read and
+// payloads are checked when delivered. Records must carry ids above prevID. It never fails on
+// content: damage is reported in the result; only I/O errors and a segment of a newer format
+// version are returned.
 func scanSegment(r io.ReaderAt, size int64, verify bool, prevID uint64) (scanResult, error) {
 	var res scanResult
-	sc := scanner{r: r, size: size}
 	hdr := make([]byte, segHeaderSize)
 	n, err := r.ReadAt(hdr, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return res, err
 	}
-	ok, err := checkFileHeader(hdr[:n], segMagic, segVersion)
+	h, ok, err := decodeSegHeader(hdr[:n])
 	if err != nil {
 		return res, err
 	}
-	res.end = min(size, segHeaderSize)
-	if !ok {
-		res.damage = append(res.damage, damage{off: 0, end: res.end})
+	minID := prevID + 1
+	// A damaged header leaves the file's history unknown: take what follows the end of data
+	// for a recycled file's leftovers rather than report it as damage too.
+	recycled := true
+	if ok {
+		minID = max(minID, h.firstID)
+		recycled = h.flags&segRecycled != 0
+	} else {
+		res.damage = append(res.damage, damage{off: 0, end: min(size, segHeaderSize)})
 	}
+	res.end = min(size, segHeaderSize)
+	sc := scanner{r: r, size: size}
 	off := int64(segHeaderSize)
 	for off < size {
-		h, status, err := sc.recordAt(off, verify, prevID)
+		h, status, err := sc.recordAt(off, verify, minID)
 		if err != nil {
 			return res, err
 		}
 		switch status {
 		case recOK:
 			res.recs = append(res.recs, scannedRecord{h: h, off: off})
-			prevID = h.id
+			minID = h.id + 1
 			off += recHeaderSize + int64(h.length)
 			res.end = off
 			continue
@@ -144,17 +192,32 @@ func scanSegment(r io.ReaderAt, size int64, verify bool, prevID uint64) (scanRes
 			next := off + recHeaderSize + int64(h.length)
 			res.recs = append(res.recs, scannedRecord{h: h, off: off, bad: true})
 			res.damage = append(res.damage, damage{off: off, end: next, known: &h})
-			prevID = h.id
+			minID = h.id + 1
 			off = next
 			continue
+		case recEnd:
+			// A fresh file ends with the marker, or without it at a record boundary; a recycled
+			// one has its old contents after the marker.
+			if recycled || off+endMarkerSize >= size {
+				if !verify {
+					return res, nil
+				}
+				next, h, err := sc.resync(off+1, minID)
+				if err != nil || next >= size {
+					return res, err
+				}
+				res.damage = append(res.damage, damage{off: off, end: next, lostFrom: minID, lostTo: h.id})
+				off = next
+				continue
+			}
 		}
-		next, h, err := sc.resync(off+1, prevID)
+		next, h, err := sc.resync(off+1, minID)
 		if err != nil {
 			return res, err
 		}
 		d := damage{off: off, end: next}
 		if next < size {
-			d.lostFrom, d.lostTo = prevID+1, h.id
+			d.lostFrom, d.lostTo = minID, h.id
 		}
 		res.damage = append(res.damage, d)
 		off = next
@@ -168,6 +231,7 @@ const (
 	recBad        recStatus = iota // no record starts here
 	recOK                          // a complete, valid record
 	recBadPayload                  // a valid header whose payload is damaged
+	recEnd                         // the end marker, or an older record: the end of data
 )
 
 // scanner reads records with positioned reads, reusing its buffers.
@@ -178,19 +242,28 @@ type scanner struct {
 	buf  []byte
 }
 
-// recordAt checks for a record at off.
-func (s *scanner) recordAt(off int64, verify bool, prevID uint64) (recHeader, recStatus, error) {
-	if s.size-off < recHeaderSize {
-		return recHeader{}, recBad, nil
-	}
-	if _, err := s.r.ReadAt(s.hdr[:], off); err != nil {
+// recordAt checks for a record with an id of at least minID at off.
+func (s *scanner) recordAt(off int64, verify bool, minID uint64) (recHeader, recStatus, error) {
+	n := min(s.size-off, recHeaderSize)
+	b := s.hdr[:n]
+	if _, err := s.r.ReadAt(b, off); err != nil {
 		return recHeader{}, recBad, fmt.Errorf("read record header at %d: %w", off, err)
 	}
-	h, err := decodeHeader(s.hdr[:])
-	if err != nil || h.id <= prevID || off+recHeaderSize+int64(h.length) > s.size {
+	if isZero(b) {
+		return recHeader{}, recEnd, nil
+	}
+	if n < recHeaderSize {
 		return recHeader{}, recBad, nil
 	}
-	if !verify {
+	h, err := decodeHeader(b)
+	switch {
+	case err != nil:
+		return recHeader{}, recBad, nil
+	case h.id < minID:
+		return recHeader{}, recEnd, nil
+	case off+recHeaderSize+int64(h.length) > s.size:
+		return recHeader{}, recBad, nil
+	case !verify:
 		return h, recOK, nil
 	}
 	if cap(s.buf) < int(h.length) {
@@ -206,9 +279,18 @@ func (s *scanner) recordAt(off int64, verify bool, prevID uint64) (recHeader, re
 	return h, recOK, nil
 }
 
-// resync looks for the next complete, verified record at or after from, by searching for the
-// record magic. It returns size when there is none.
-func (s *scanner) resync(from int64, prevID uint64) (int64, recHeader, error) {
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// resync looks for the next complete, verified record with an id of at least minID at or
+// after from, by searching for the record magic. It returns size when there is none.
+func (s *scanner) resync(from int64, minID uint64) (int64, recHeader, error) {
 	const chunk = 64 << 10
 	buf := make([]byte, chunk+len(recMagic)-1)
 	for base := from; base < s.size; base += chunk {
@@ -223,7 +305,7 @@ func (s *scanner) resync(from int64, prevID uint64) (int64, recHeader, error) {
 				break
 			}
 			cand := base + int64(i+j)
-			h, status, err := s.recordAt(cand, true, prevID)
+			h, status, err := s.recordAt(cand, true, minID)
 			if err != nil {
 				return 0, recHeader{}, err
 			}
