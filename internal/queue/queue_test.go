@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -847,4 +848,37 @@ func TestHeldDeliveryBounded(t *testing.T) {
 	if err := held.Ack(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestFsyncInterval checks, on a fake clock, that fsync = "interval" syncs written records in
+// the background and stays idle when nothing was written.
+func TestFsyncInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.Fsync, cfg.FsyncInterval = FsyncInterval, time.Second
+		q := openT(t, t.TempDir(), cfg, Settings{})
+		defer q.Close()
+		base := q.Stats().Syncs
+		mustPut(t, q, batch(0, 100))
+		if got := q.Stats().Syncs; got != base {
+			t.Fatalf("Put synced by itself (%d syncs)", got-base)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		afterWrite := q.Stats().Syncs
+		if afterWrite != base+1 {
+			t.Fatalf("%d syncs after one interval with a write, want 1", afterWrite-base)
+		}
+		if err := mustGet(t, q).Ack(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		afterAck := q.Stats().Syncs // the ack log
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if got := q.Stats().Syncs; got != afterAck {
+			t.Fatalf("%d syncs while idle", got-afterAck)
+		}
+	})
 }
