@@ -491,7 +491,8 @@ func TestDropOldest(t *testing.T) {
 	cfg.FullPolicy = FullDropOldest
 	var mu sync.Mutex
 	var cb Counts
-	q := openT(t, t.TempDir(), cfg, Settings{OnDrop: func(d Drop) {
+	dir := t.TempDir()
+	q := openT(t, dir, cfg, Settings{OnDrop: func(d Drop) {
 		mu.Lock()
 		defer mu.Unlock()
 		if d.Reason != DropQueueFull || d.Bytes != 900 {
@@ -505,8 +506,8 @@ func TestDropOldest(t *testing.T) {
 	var wantItems int64
 	for i := range n {
 		mustPut(t, q, batch(i, 900)) // never blocks
-		if st := q.Stats(); st.DiskBytes > cfg.MaxDiskBytes {
-			t.Fatalf("disk %d over the bound %d", st.DiskBytes, cfg.MaxDiskBytes)
+		if st := q.Stats(); st.DiskBytes > cfg.MaxDiskBytes || queueFileBytes(t, dir) != st.DiskBytes {
+			t.Fatalf("disk %d (files %d), bound %d", st.DiskBytes, queueFileBytes(t, dir), cfg.MaxDiskBytes)
 		}
 	}
 	st := q.Stats()
@@ -702,7 +703,8 @@ func TestConcurrent(t *testing.T) {
 	cfg.MaxMemoryBytes = 8 << 10
 	cfg.MaxDiskBytes = 16 * 4096
 	cfg.Fsync = FsyncAlways
-	q := openT(t, t.TempDir(), cfg, Settings{})
+	dir := t.TempDir()
+	q := openT(t, dir, cfg, Settings{})
 	defer q.Close()
 	const producers, perProducer, consumers = 4, 150, 3
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -769,6 +771,9 @@ func TestConcurrent(t *testing.T) {
 	st := q.Stats()
 	if st.Records != 0 || st.InFlight != 0 || st.Segments != 1 || st.MemoryBytes != 0 {
 		t.Fatalf("final stats %+v", st)
+	}
+	if got := queueFileBytes(t, dir); got != st.DiskBytes {
+		t.Fatalf("files take %d bytes, stats say %d", got, st.DiskBytes)
 	}
 	if st.Syncs >= producers*perProducer {
 		t.Logf("no group commit happened: %d syncs for %d puts", st.Syncs, producers*perProducer)
