@@ -20,9 +20,10 @@ const (
 	ReasonExportFailed  = "export_failed" // permanent export error, or retries exhausted
 	ReasonShutdown      = "shutdown"      // shutdown deadline passed before delivery
 	ReasonMaxAgeExpired = "max_age"       // older than the configured max age
+	ReasonCorrupt       = "corrupt"       // found damaged in a durable queue's files
 )
 
-var allReasons = []string{ReasonInvalid, ReasonMemoryLimit, ReasonQueueFull, ReasonExportFailed, ReasonShutdown, ReasonMaxAgeExpired}
+var allReasons = []string{ReasonInvalid, ReasonMemoryLimit, ReasonQueueFull, ReasonExportFailed, ReasonShutdown, ReasonMaxAgeExpired, ReasonCorrupt}
 
 // Metrics is the set of self-metrics. Create it with New.
 type Metrics struct {
@@ -40,6 +41,10 @@ type Metrics struct {
 	queue    *prometheus.GaugeVec
 	queueCap *prometheus.GaugeVec
 	batches  *prometheus.CounterVec
+
+	retries   *prometheus.CounterVec
+	kept      *prometheus.GaugeVec
+	exporters *exporterCollector
 }
 
 // New builds and registers the metrics in a fresh registry.
@@ -69,6 +74,7 @@ func New() *Metrics {
 		Name: "otlp_batches_sent_total", Help: "Batches emitted by the batch processor, by trigger.",
 	}, []string{"pipeline", "trigger"})
 	m.Registry.MustRegister(m.requests, m.errors, m.latency, m.conns, m.queue, m.queueCap, m.batches)
+	m.registerExporterMetrics()
 	for _, sig := range pipeline.Signals {
 		item := sig.ItemName()
 		m.received[sig] = prometheus.NewCounterVec(prometheus.CounterOpts{
