@@ -20,7 +20,7 @@ FUZZ_TARGETS := \
 	./internal/lb:FuzzParseEndpoints \
 	./resilience:FuzzFromHTTPResponse
 
-.PHONY: all build run test unit vet fuzz-short tools bench-collector bench-resilience clean
+.PHONY: all build run test unit vet fuzz-short tools bench-collector bench-resilience clean chaos
 
 all: build
 
@@ -53,6 +53,13 @@ tools:
 	@mkdir -p $(TOOLS)
 	@test -x $(TOOLS)/telemetrygen || GOBIN=$(TOOLS) $(GO) install github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@v0.161.0 \
 		|| { echo "telemetrygen could not be installed"; test "$$CI" != true; }
+
+## chaos: the process-level fault test of the agent (collector stopped, agent kill -9, blackholed
+## collector); ends with `chaos sent=<n> delivered=<n> lost=<n> duplicates=<n>`.
+chaos:
+	@mkdir -p bin
+	@( $(GO) test -tags chaos -run TestChaos -v -count=1 -timeout 10m ./test/chaos 2>&1; echo $$? > bin/chaos.rc ) | tee bin/chaos.log
+	@grep '^chaos sent=' bin/chaos.log | tail -n 1; exit $$(cat bin/chaos.rc)
 
 bench-collector:
 	bash bench/collector.sh
