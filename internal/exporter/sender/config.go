@@ -1,9 +1,12 @@
 package sender
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/otlp-dev/otlp/internal/queue"
 )
 
 // Full policies of the memory queue.
@@ -13,6 +16,16 @@ const (
 	PolicyBlock = "block"
 	// PolicyDropOldest discards the oldest batches to make room, counting them dropped.
 	PolicyDropOldest = "drop_oldest"
+)
+
+// Storage kinds of the sending queue.
+const (
+	// StorageMemory keeps queued batches in memory: lost on a crash, counted as dropped
+	// (reason shutdown) when Shutdown's deadline passes.
+	StorageMemory = "memory"
+	// StorageDisk keeps them in a durable queue (internal/queue): written through to disk
+	// before Consume returns, delivered at least once, kept across restarts.
+	StorageDisk = "disk"
 )
 
 // QueueConfig is the [...sending_queue] table of a network exporter.
@@ -28,14 +41,35 @@ type QueueConfig struct {
 	FullPolicy string `toml:"full_policy"`
 	// BlockTimeout is how long Consume waits for room under the block policy; 0 refuses at once.
 	BlockTimeout time.Duration `toml:"block_timeout"`
+	// Storage is StorageMemory (default; "" means the same) or StorageDisk. With disk,
+	// QueueSize and MaxBytes do not apply: Disk bounds the queue.
+	Storage string `toml:"storage"`
+	// Disk is the durable queue of storage = "disk". Its full_policy, when empty, is FullPolicy.
+	Disk queue.Config `toml:"disk"`
 }
 
-// NewDefaultQueueConfig: 4 workers, 100k items or 64 MiB, block up to 5s.
+// NewDefaultQueueConfig: 4 workers, 100k items or 64 MiB in memory, block up to 5s; the disk
+// table holds internal/queue's defaults with full_policy taken from the memory queue's.
 func NewDefaultQueueConfig() QueueConfig {
+	disk := queue.NewDefaultConfig()
+	disk.FullPolicy = ""
 	return QueueConfig{
 		Enabled: true, NumConsumers: 4, QueueSize: 100_000, MaxBytes: 64 << 20,
 		FullPolicy: PolicyBlock, BlockTimeout: 5 * time.Second,
+		Storage: StorageMemory, Disk: disk,
 	}
+}
+
+// Durable reports whether the queue keeps batches on disk.
+func (c QueueConfig) Durable() bool { return c.Enabled && c.Storage == StorageDisk }
+
+// diskConfig is Disk with the full policy resolved.
+func (c QueueConfig) diskConfig() queue.Config {
+	d := c.Disk
+	if d.FullPolicy == "" {
+		d.FullPolicy = c.FullPolicy
+	}
+	return d
 }
 
 // Validate reports the first invalid key, named relative to the table.
@@ -53,6 +87,14 @@ func (c QueueConfig) Validate() error {
 		return fmt.Errorf("full_policy: %q is neither %s nor %s", c.FullPolicy, PolicyBlock, PolicyDropOldest)
 	case c.BlockTimeout < 0:
 		return fmt.Errorf("block_timeout: must be >= 0, got %s", c.BlockTimeout)
+	case c.Storage != "" && c.Storage != StorageMemory && c.Storage != StorageDisk:
+		return fmt.Errorf("storage: %q is neither %s nor %s", c.Storage, StorageMemory, StorageDisk)
+	case c.Storage == StorageDisk && c.Disk.Dir == "":
+		return errors.New("disk.dir: required with storage = \"disk\" (one directory per exporter)")
+	case c.Storage == StorageDisk:
+		if err := c.diskConfig().Validate(); err != nil {
+			return fmt.Errorf("disk.%w", err)
+		}
 	}
 	return nil
 }
@@ -67,9 +109,11 @@ type RetryConfig struct {
 	Multiplier          float64       `toml:"multiplier"`
 	RandomizationFactor float64       `toml:"randomization_factor"`
 	// MaxElapsedTime gives up on a batch (counted dropped) this long after its first failure;
-	// 0 retries until shutdown.
+	// 0 retries until shutdown. With a disk queue it does not apply unless the queue has a
+	// max_age (see Sender).
 	MaxElapsedTime time.Duration `toml:"max_elapsed_time"`
 	// MaxAttempts also gives up after this many attempts, the first included; 0: no bound.
+	// Same rule with a disk queue.
 	MaxAttempts int `toml:"max_attempts"`
 }
 

@@ -27,7 +27,8 @@ type Queue interface {
 	// resilience.Throttled error when there is no room.
 	Put(ctx context.Context, b pipeline.Batch) error
 	// Get waits for the oldest batch. After Close it still returns what is queued, then
-	// ErrClosed; it returns ctx's error when ctx ends first.
+	// ErrClosed (a Keeper may return ErrClosed at once: it keeps the rest); it returns ctx's
+	// error when ctx ends first.
 	Get(ctx context.Context) (Item, error)
 	// Close refuses further Puts and lets Get drain.
 	Close()
@@ -41,7 +42,8 @@ type Queue interface {
 
 // Item is a batch taken from a Queue. The worker calls Done exactly once: handled true once the
 // batch was delivered or counted dropped, false when shutdown interrupted its delivery (a
-// memory queue takes it back for Discard, a durable queue keeps it for the next start).
+// memory queue takes it back for Discard, a durable queue keeps it for the next start) or,
+// with a Keeper, when its retries ran out (it is delivered again, first).
 type Item struct {
 	Batch pipeline.Batch
 	Done  func(handled bool)

@@ -6,6 +6,12 @@
 // export_failed (permanent error, retries exhausted), queue_full (drop_oldest policy) or
 // shutdown (still queued when Shutdown's deadline passed). With the queue disabled, a
 // retryable failure is returned to the caller, who still owns the batch.
+//
+// With a durable queue (sending_queue.storage = "disk", or any Keeper) a batch stays queued
+// until it is delivered: when its retries run out it goes back to the queue instead of being
+// dropped, and what is left at shutdown is kept on disk (otlp_queue_kept_items), neither
+// exported nor dropped, and delivered after the next start. Only a permanent error, the full
+// policy drop_oldest, the queue's max_age or damage found on disk drop it, counted.
 package sender
 
 import (
@@ -58,6 +64,17 @@ type Settings struct {
 	UnhealthyAfter time.Duration
 }
 
+// Keeper is implemented by a durable queue: one whose contents survive Shutdown and a
+// restart. A sender on a Keeper gives a batch whose retries ran out back to the queue
+// (Item.Done(false)) instead of dropping it, stops retrying as soon as Shutdown begins (what is
+// in flight finishes, the rest stays queued), and reports Kept at shutdown instead of counting
+// anything dropped. Its Get may return ErrClosed right after Close without draining.
+type Keeper interface {
+	Queue
+	// Kept returns the items the queue holds for the next start.
+	Kept() int
+}
+
 // Sender delivers batches to a Consumer.
 type Sender struct {
 	next    Consumer
@@ -65,17 +82,24 @@ type Sender struct {
 	set     Settings
 	log     *slog.Logger
 	queue   Queue             // nil when the queue is disabled
+	keeper  Keeper            // queue, when it is durable
+	disk    *diskQueue        // the durable queue the sender opened itself (storage = "disk")
 	retry   *resilience.Retry // nil when retries are disabled
 	timeout *resilience.Timeout
 	health  health
 
 	mu      sync.Mutex
-	started bool // guarded by mu
+	started bool   // guarded by mu
+	untrack func() // guarded by mu; ends the disk queue's metrics
 	stopped atomic.Bool
 
 	runCtx context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the workers
+	// retryCtx bounds waiting between attempts: runCtx, or with a Keeper a context that
+	// Shutdown cancels at once, since an undelivered batch is kept anyway.
+	retryCtx    context.Context
+	cancelRetry context.CancelFunc
+	wg          sync.WaitGroup // the workers
 }
 
 // New returns a sender to next. It validates cfg.
@@ -92,22 +116,51 @@ func New(next Consumer, cfg Config, set Settings) (*Sender, error) {
 	s := &Sender{next: next, cfg: cfg, set: set, log: set.Logger,
 		timeout: resilience.NewTimeout(cfg.Timeout, resilience.WithName(set.Name))}
 	s.health.after = set.UnhealthyAfter
+	if cfg.Queue.Enabled {
+		s.queue = set.Queue
+		switch {
+		case s.queue != nil:
+		case cfg.Queue.Durable():
+			s.disk = newDiskQueue(cfg.Queue, set.Logger, set.Metrics)
+			s.queue = s.disk
+		default:
+			s.queue = NewMemoryQueue(cfg.Queue, s.droppedOldest)
+		}
+		s.keeper, _ = s.queue.(Keeper)
+	}
 	if cfg.Retry.Enabled {
-		r, err := resilience.NewRetry(retryPolicy(cfg.Retry),
+		rc := cfg.Retry
+		if s.disk != nil {
+			rc = diskRetry(rc, cfg.Queue.Disk.MaxAge)
+		}
+		r, err := resilience.NewRetry(retryPolicy(rc),
 			resilience.WithName(set.Name), resilience.WithObserver(resilience.ObserverFunc(s.observeRetry)))
 		if err != nil {
 			return nil, err
 		}
 		s.retry = r
 	}
-	if cfg.Queue.Enabled {
-		s.queue = set.Queue
-		if s.queue == nil {
-			s.queue = NewMemoryQueue(cfg.Queue, s.droppedOldest)
-		}
-	}
 	s.runCtx, s.cancel = context.WithCancel(context.Background())
+	s.retryCtx, s.cancelRetry = s.runCtx, func() {}
+	if s.keeper != nil {
+		s.retryCtx, s.cancelRetry = context.WithCancel(s.runCtx)
+	}
 	return s, nil
+}
+
+// diskRetry bounds retries with a disk queue: data must not be deleted because a retry
+// deadline passed, so without a max_age a batch is retried until it is delivered or shutdown
+// keeps it; with one, a round of retries lasts at most max_age and then the batch goes back to
+// the queue, which drops it (counted, reason max_age) once it is older than max_age.
+func diskRetry(c RetryConfig, maxAge time.Duration) RetryConfig {
+	if maxAge <= 0 {
+		c.MaxElapsedTime, c.MaxAttempts = 0, 0
+		return c
+	}
+	if c.MaxElapsedTime <= 0 || c.MaxElapsedTime > maxAge {
+		c.MaxElapsedTime = maxAge
+	}
+	return c
 }
 
 // retryPolicy maps the exporter's retry table onto the resilience policy: no retry budget
@@ -124,12 +177,18 @@ func retryPolicy(c RetryConfig) resilience.RetryConfig {
 	return rc
 }
 
-// Start launches the workers.
+// Start opens the disk queue, if any, and launches the workers.
 func (s *Sender) Start(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started || s.stopped.Load() {
 		return nil
+	}
+	if s.disk != nil {
+		if err := s.disk.start(); err != nil {
+			return fmt.Errorf("sender %s: %w", s.set.Name, err)
+		}
+		s.untrack = s.set.Metrics.TrackQueue(s.set.Name, s.disk.stats)
 	}
 	s.started = true
 	if s.queue == nil {
@@ -162,10 +221,13 @@ func (s *Sender) Consume(ctx context.Context, b pipeline.Batch) error {
 }
 
 // Shutdown stops accepting batches, lets the workers drain the queue until ctx ends, then
-// cancels what is in flight and counts what is left as dropped (reason shutdown).
+// cancels what is in flight and counts what is left as dropped (reason shutdown). With a
+// durable queue the workers only finish the attempts in flight: nothing is dropped, what is
+// left is kept for the next start.
 func (s *Sender) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	first := s.stopped.CompareAndSwap(false, true)
+	untrack := s.untrack
 	s.mu.Unlock()
 	if !first {
 		return nil
@@ -175,6 +237,7 @@ func (s *Sender) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.queue.Close()
+	s.cancelRetry()
 	drained := make(chan struct{})
 	go func() {
 		s.wg.Wait()
@@ -197,6 +260,21 @@ func (s *Sender) Shutdown(ctx context.Context) error {
 	for sig, n := range lost {
 		s.log.Warn("shutdown: dropped queued items not delivered in time", "signal", sig.String(), "items", n)
 	}
+	if s.keeper != nil {
+		kept := s.keeper.Kept()
+		s.set.Metrics.Kept(s.set.Name, kept)
+		if kept > 0 {
+			s.log.Info("shutdown: undelivered items kept on disk, delivered after the next start", "items", kept)
+		}
+	}
+	if untrack != nil {
+		untrack()
+	}
+	if s.disk != nil {
+		if cerr := s.disk.shutdown(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("disk queue: %w", cerr))
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("sender %s: drain: %w", s.set.Name, err)
 	}
@@ -211,11 +289,21 @@ func (s *Sender) work() {
 			return
 		}
 		s.gauge()
-		err = s.attempts(s.runCtx, it.Batch)
-		if err != nil && s.runCtx.Err() != nil {
+		err = s.attempts(s.retryCtx, s.runCtx, it.Batch)
+		if err != nil && s.retryCtx.Err() != nil {
 			// Interrupted by shutdown: the queue decides whether the batch is lost.
 			it.Done(false)
 			return
+		}
+		if err != nil && s.keeper != nil && s.retry != nil && !resilience.IsPermanent(err) {
+			// A durable queue keeps it: back to the head of the queue, tried again after a pause.
+			it.Done(false)
+			s.log.Warn("export failed: batch returned to the queue", "signal", it.Batch.Signal.String(),
+				"items", it.Batch.Items, "error", err)
+			if !s.pause(err) {
+				return
+			}
+			continue
 		}
 		if err != nil {
 			s.fail(it.Batch, err)
@@ -224,32 +312,51 @@ func (s *Sender) work() {
 	}
 }
 
+// pause waits before a batch given back to a durable queue is tried again, so that a worker
+// does not spin on it; false when shutdown began.
+func (s *Sender) pause(err error) bool {
+	d, ok := resilience.RetryAfter(err)
+	if !ok || d <= 0 {
+		d = s.cfg.Retry.InitialInterval
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.retryCtx.Done():
+		return false
+	}
+}
+
 // deliverSync is Consume without a queue: permanent failures are counted dropped, retryable
 // ones are returned to the caller, who keeps the batch.
 func (s *Sender) deliverSync(ctx context.Context, b pipeline.Batch) error {
-	err := s.attempts(ctx, b)
+	err := s.attempts(ctx, ctx, b)
 	if err != nil && resilience.IsPermanent(err) {
 		s.fail(b, err)
 	}
 	return err
 }
 
-// attempts runs the retry policy over single attempts and counts a success.
-func (s *Sender) attempts(ctx context.Context, b pipeline.Batch) error {
+// attempts runs the retry policy over single attempts and counts a success. waitCtx bounds
+// the retries, callCtx each attempt: with a durable queue, shutdown stops retrying at once
+// but lets an attempt in flight finish.
+func (s *Sender) attempts(waitCtx, callCtx context.Context, b pipeline.Batch) error {
 	var partial *PartialSuccess
-	once := func(ctx context.Context) error {
-		err := s.timeout.Execute(ctx, func(ctx context.Context) error { return s.next.Consume(ctx, b) })
+	once := func(context.Context) error {
+		err := s.timeout.Execute(callCtx, func(ctx context.Context) error { return s.next.Consume(ctx, b) })
 		if errors.As(err, &partial) {
 			err = nil
 		}
-		s.health.record(ctx, err)
+		s.health.record(callCtx, err)
 		return err
 	}
 	var err error
 	if s.retry != nil {
-		err = s.retry.Execute(ctx, once)
+		err = s.retry.Execute(waitCtx, once)
 	} else {
-		err = once(ctx)
+		err = once(waitCtx)
 	}
 	if err != nil {
 		return err
@@ -284,6 +391,7 @@ func (s *Sender) droppedOldest(b pipeline.Batch) {
 
 func (s *Sender) observeRetry(e resilience.Event) {
 	if e.Kind == resilience.EventRetry {
+		s.set.Metrics.Retry(s.set.Name)
 		s.log.Debug("export attempt failed, retrying", "attempt", e.Attempt, "delay", e.Delay, "error", e.Err)
 	}
 }
