@@ -75,19 +75,21 @@ func envInt(name string, def int) int {
 // TestChaos runs the scenario once per fsync policy of the agent's disk queue and prints the
 // totals as its last line.
 func TestChaos(t *testing.T) {
-	durable := durableConfigAccepted(t)
+	f := probeFeatures(t)
 	modes := []string{"always", "interval"}
-	if !durable {
-		t.Log("WARNING: the agent rejects `endpoints` and the disk queue; running with one endpoint and the memory queue, which loses what it holds on kill -9")
+	if !f.disk {
+		t.Log("WARNING: the agent has no disk queue; running with the memory queue, which loses what it holds on kill -9")
 		modes = []string{"memory"}
-	}
-	if m := os.Getenv("CHAOS_FSYNC"); m != "" && durable {
+	} else if m := os.Getenv("CHAOS_FSYNC"); m != "" {
 		modes = strings.Split(m, ",")
+	}
+	if !f.endpoints {
+		t.Log("WARNING: the agent has no `endpoints`; it forwards to collector A only")
 	}
 	var total result
 	for _, mode := range modes {
 		t.Run("queue="+mode, func(t *testing.T) {
-			r := runScenario(t, mode, durable)
+			r := runScenario(t, mode, f)
 			t.Logf("queue=%s: %s", mode, r)
 			total.add(r)
 			if r.lost > 0 {
@@ -101,19 +103,30 @@ func TestChaos(t *testing.T) {
 	fmt.Println(total)
 }
 
-// durableConfigAccepted reports whether the agent binary knows `endpoints` and the disk queue.
-func durableConfigAccepted(t *testing.T) bool {
+// features are the agent configuration keys the scenario needs and the binary may not have yet.
+type features struct {
+	endpoints bool // [exporters.otlp] endpoints = [...], balanced
+	disk      bool // [exporters.otlp.sending_queue] storage = "disk"
+}
+
+// probeFeatures asks the agent binary which configurations it accepts.
+func probeFeatures(t *testing.T) features {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "probe.toml")
-	cfg := agentConfig("127.0.0.1:1", "127.0.0.1:2", []string{"127.0.0.1:3", "127.0.0.1:4"}, filepath.Join(dir, "queue"), "always")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+	accepts := func(name, cfg string) bool {
+		path := filepath.Join(dir, name+".toml")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(agentBin, "--check-config", path).CombinedOutput()
+		if err != nil {
+			t.Logf("agent configuration with %s rejected: %s", name, strings.TrimSpace(string(out)))
+		}
+		return err == nil
 	}
-	out, err := exec.Command(agentBin, "--check-config", path).CombinedOutput()
-	if err != nil {
-		t.Logf("durable agent configuration rejected: %s", strings.TrimSpace(string(out)))
+	return features{
+		endpoints: accepts("endpoints", agentConfig("127.0.0.1:1", "127.0.0.1:2", []string{"127.0.0.1:3", "127.0.0.1:4"}, "", "")),
+		disk:      accepts("disk", agentConfig("127.0.0.1:1", "127.0.0.1:2", []string{"127.0.0.1:3"}, filepath.Join(dir, "queue"), "always")),
 	}
-	return err == nil
 }
 
 func collectorConfig(admin, grpc, file string) string {
@@ -136,20 +149,26 @@ exporters = ["file"]
 `, admin, grpc, file)
 }
 
-// agentConfig is an agent forwarding traces to endpoints. With a queue dir the exporter uses
-// the disk queue with the given fsync policy; without, one endpoint and the memory queue.
-// There is no batch processor: it would acknowledge from memory, ahead of the disk queue.
+// agentConfig is an agent forwarding traces to endpoints (balanced when there are several).
+// With a queue dir the exporter uses the disk queue with the given fsync policy, otherwise the
+// memory queue. There is no batch processor: it would acknowledge from memory, ahead of the
+// disk queue.
 func agentConfig(admin, grpc string, endpoints []string, queueDir, fsync string) string {
-	var ep, queue string
+	ep := fmt.Sprintf("endpoint = %q", endpoints[0])
+	if len(endpoints) > 1 {
+		quoted := make([]string, len(endpoints))
+		for i, e := range endpoints {
+			quoted[i] = strconv.Quote(e)
+		}
+		ep = "endpoints = [" + strings.Join(quoted, ", ") + "]"
+	}
+	var queue string
 	if queueDir != "" {
-		ep = fmt.Sprintf("endpoints = [%q, %q]", endpoints[0], endpoints[1])
 		queue = fmt.Sprintf(`storage = "disk"
 [exporters.otlp.sending_queue.disk]
 dir = %q
 fsync = %q
 fsync_interval = "200ms"`, queueDir, fsync)
-	} else {
-		ep = fmt.Sprintf("endpoint = %q", endpoints[0])
 	}
 	return fmt.Sprintf(`
 [otlp]
@@ -185,7 +204,7 @@ type step struct {
 	do   func(t *testing.T)
 }
 
-func runScenario(t *testing.T, mode string, durable bool) result {
+func runScenario(t *testing.T, mode string, f features) result {
 	requests := envInt("CHAOS_REQUESTS", 2000)
 	spansPer := envInt("CHAOS_SPANS", 50)
 	rate := envInt("CHAOS_RATE", 100) // requests per second
@@ -199,10 +218,14 @@ func runScenario(t *testing.T, mode string, durable bool) result {
 	colB.writeConfig(t, collectorConfig(colB.admin, colB.grpc, fileB))
 	proxyB := testutil.NewTCPProxy(t, colB.grpc)
 	queueDir := ""
-	if durable {
+	if f.disk {
 		queueDir = filepath.Join(dir, "queue")
 	}
-	agent.writeConfig(t, agentConfig(agent.admin, agent.grpc, []string{colA.grpc, proxyB.Addr()}, queueDir, mode))
+	endpoints := []string{colA.grpc, proxyB.Addr()}
+	if !f.endpoints {
+		endpoints = endpoints[:1]
+	}
+	agent.writeConfig(t, agentConfig(agent.admin, agent.grpc, endpoints, queueDir, mode))
 	colA.start(t)
 	colB.start(t)
 	agent.start(t)
