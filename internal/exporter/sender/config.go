@@ -48,13 +48,13 @@ type QueueConfig struct {
 	Disk queue.Config `toml:"disk"`
 }
 
-// NewDefaultQueueConfig: 4 workers, 100k items or 64 MiB in memory, block up to 5s; the disk
+// NewDefaultQueueConfig: 4 workers, 100k items or 16 MiB in memory, block up to 5s; the disk
 // table holds internal/queue's defaults with full_policy taken from the memory queue's.
 func NewDefaultQueueConfig() QueueConfig {
 	disk := queue.NewDefaultConfig()
 	disk.FullPolicy = ""
 	return QueueConfig{
-		Enabled: true, NumConsumers: 4, QueueSize: 100_000, MaxBytes: 64 << 20,
+		Enabled: true, NumConsumers: 4, QueueSize: 100_000, MaxBytes: 16 << 20,
 		FullPolicy: PolicyBlock, BlockTimeout: 5 * time.Second,
 		Storage: StorageMemory, Disk: disk,
 	}

@@ -37,7 +37,7 @@ type Config struct {
 
 // NewDefaultConfig returns the defaults: 8192 items or 200ms, at most 3 MiB per batch.
 func NewDefaultConfig() Config {
-	return Config{SendBatchSize: 8192, MaxBytes: 3 << 20, Timeout: 200 * time.Millisecond, MaxPending: 4}
+	return Config{SendBatchSize: 8192, MaxBytes: 3 << 20, Timeout: 200 * time.Millisecond, MaxPending: 2}
 }
 
 // Validate reports the first invalid key.
