@@ -27,6 +27,7 @@ import (
 	"github.com/otlp-dev/otlp/internal/processor/batch"
 	"github.com/otlp-dev/otlp/internal/processor/memlimit"
 	"github.com/otlp-dev/otlp/internal/receiver"
+	"github.com/otlp-dev/otlp/internal/receiver/hostmetrics"
 	"github.com/otlp-dev/otlp/resilience"
 )
 
@@ -77,8 +78,27 @@ type Pipeline struct {
 
 // Receiver is a configured receiver; Type says which field is set.
 type Receiver struct {
-	Type string
-	OTLP *receiver.Config
+	Type        string
+	OTLP        *receiver.Config
+	HostMetrics *hostmetrics.Config
+}
+
+// Signals reports which signals the receiver can produce.
+func (r Receiver) Signals() []pipeline.Signal {
+	if r.HostMetrics != nil {
+		return []pipeline.Signal{pipeline.SignalMetrics}
+	}
+	return pipeline.Signals[:]
+}
+
+func (r Receiver) validate() error {
+	switch {
+	case r.OTLP != nil:
+		return r.OTLP.Validate()
+	case r.HostMetrics != nil:
+		return r.HostMetrics.Validate()
+	}
+	return nil
 }
 
 // Processor is a configured processor.
@@ -241,8 +261,14 @@ func decodeReceiver(md toml.MetaData, name string, p toml.Primitive) (Receiver, 
 			return Receiver{}, fmt.Errorf("receivers.%s: %w", name, err)
 		}
 		return Receiver{Type: "otlp", OTLP: &cfg}, nil
+	case "hostmetrics":
+		cfg := hostmetrics.NewDefaultConfig()
+		if err := md.PrimitiveDecode(p, &cfg); err != nil {
+			return Receiver{}, fmt.Errorf("receivers.%s: %w", name, err)
+		}
+		return Receiver{Type: "hostmetrics", HostMetrics: &cfg}, nil
 	}
-	return Receiver{}, fmt.Errorf("receivers.%s: unknown receiver type %q (known: otlp)", name, typeOf(name))
+	return Receiver{}, fmt.Errorf("receivers.%s: unknown receiver type %q (known: otlp, hostmetrics)", name, typeOf(name))
 }
 
 func decodeProcessor(md toml.MetaData, name string, p toml.Primitive) (Processor, error) {
@@ -349,7 +375,7 @@ func (c *Config) Validate() error {
 	add("otlp.", c.OTLP.validate())
 	add("admin.", c.Admin.Validate())
 	for _, name := range sortedKeys(c.Receivers) {
-		add("receivers."+name+".", c.Receivers[name].OTLP.Validate())
+		add("receivers."+name+".", c.Receivers[name].validate())
 	}
 	for _, name := range sortedKeys(c.Processors) {
 		p := c.Processors[name]
@@ -391,6 +417,13 @@ func (c *Config) Validate() error {
 			}
 		}
 		check("receivers", p.Receivers, func(n string) bool { _, ok := c.Receivers[n]; return ok })
+		if sig, err := SignalOf(name); err == nil {
+			for _, n := range p.Receivers {
+				if r, ok := c.Receivers[n]; ok && !slices.Contains(r.Signals(), sig) {
+					errs = append(errs, fmt.Sprintf("%s.receivers: %q produces no %s", key, n, sig))
+				}
+			}
+		}
 		check("processors", p.Processors, func(n string) bool { _, ok := c.Processors[n]; return ok })
 		check("exporters", p.Exporters, func(n string) bool { _, ok := c.Exporters[n]; return ok })
 	}

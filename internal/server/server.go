@@ -17,6 +17,7 @@ import (
 	"github.com/otlp-dev/otlp/internal/config"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/internal/receiver"
+	"github.com/otlp-dev/otlp/internal/receiver/hostmetrics"
 	"github.com/otlp-dev/otlp/internal/selftel"
 	"github.com/otlp-dev/otlp/resilience"
 )
@@ -32,7 +33,8 @@ type Settings struct {
 // receiverSlot is a running receiver and the switches its signals feed.
 type receiverSlot struct {
 	cfg      config.Receiver
-	recv     *receiver.Receiver
+	recv     pipeline.Component
+	otlp     *receiver.Receiver // set for OTLP receivers, for their addresses
 	switches map[pipeline.Signal]*pipeline.Switch
 }
 
@@ -117,17 +119,35 @@ func (s *Server) startReceiverLocked(ctx context.Context, name string, rc config
 			cons[sig] = sw
 		}
 	}
-	r, err := receiver.New(*rc.OTLP, receiver.Settings{
-		Logger: s.log.With("receiver", name), Metrics: s.metrics,
-		Traces: cons[pipeline.SignalTraces], MetricsConsumer: cons[pipeline.SignalMetrics], Logs: cons[pipeline.SignalLogs],
-	})
-	if err != nil {
+	log := s.log.With("receiver", name)
+	switch {
+	case rc.OTLP != nil:
+		r, err := receiver.New(*rc.OTLP, receiver.Settings{
+			Logger: log, Metrics: s.metrics,
+			Traces: cons[pipeline.SignalTraces], MetricsConsumer: cons[pipeline.SignalMetrics], Logs: cons[pipeline.SignalLogs],
+		})
+		if err != nil {
+			return fmt.Errorf("receivers.%s: %w", name, err)
+		}
+		slot.recv, slot.otlp = r, r
+	case rc.HostMetrics != nil:
+		if cons[pipeline.SignalMetrics] == nil {
+			return nil // in no pipeline: nothing to collect for
+		}
+		r, err := hostmetrics.New(*rc.HostMetrics, hostmetrics.Settings{
+			Logger: log, Metrics: s.metrics, Consumer: cons[pipeline.SignalMetrics],
+			Resource: map[string]string{"deployment.environment": s.cfg.OTLP.Environment},
+		})
+		if err != nil {
+			return fmt.Errorf("receivers.%s: %w", name, err)
+		}
+		slot.recv = r
+	default:
+		return fmt.Errorf("receivers.%s: unknown receiver type %q", name, rc.Type)
+	}
+	if err := slot.recv.Start(ctx); err != nil {
 		return fmt.Errorf("receivers.%s: %w", name, err)
 	}
-	if err := r.Start(ctx); err != nil {
-		return fmt.Errorf("receivers.%s: %w", name, err)
-	}
-	slot.recv = r
 	s.receivers[name] = slot
 	return nil
 }
@@ -136,8 +156,8 @@ func (s *Server) startReceiverLocked(ctx context.Context, name string, rc config
 func (s *Server) ReceiverAddrs(name string) (grpcAddr, httpAddr net.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if slot, ok := s.receivers[name]; ok {
-		return slot.recv.GRPCAddr(), slot.recv.HTTPAddr()
+	if slot, ok := s.receivers[name]; ok && slot.otlp != nil {
+		return slot.otlp.GRPCAddr(), slot.otlp.HTTPAddr()
 	}
 	return nil, nil
 }

@@ -275,3 +275,42 @@ func TestLoadFileWithEnv(t *testing.T) {
 		t.Fatalf("upstream exporter: %+v", e)
 	}
 }
+
+// TestHostMetricsPipeline: the hostmetrics receiver's data reaches an upstream as OTLP metrics.
+func TestHostMetricsPipeline(t *testing.T) {
+	sink := testutil.NewSink(t)
+	startServer(t, fmt.Sprintf(`
+[admin]
+endpoint = "127.0.0.1:0"
+[receivers.hostmetrics]
+collection_interval = "1h"
+scrapers = ["cpu", "memory"]
+[exporters.otlp]
+endpoint = %q
+tls = { insecure = true }
+[pipelines.metrics]
+receivers = ["hostmetrics"]
+exporters = ["otlp"]
+`, sink.GRPCAddr))
+	ctx := waitCtx(t)
+	if err := sink.WaitItems(ctx, pipeline.SignalMetrics, 1); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, md := range sink.Metrics() {
+		for i := 0; i < md.ResourceMetrics().Len(); i++ {
+			sms := md.ResourceMetrics().At(i).ScopeMetrics()
+			for j := 0; j < sms.Len(); j++ {
+				for k := 0; k < sms.At(j).Metrics().Len(); k++ {
+					names[sms.At(j).Metrics().At(k).Name()] = true
+				}
+			}
+		}
+	}
+	if !names["system.memory.usage"] {
+		t.Fatalf("host metrics missing system.memory.usage: %v", names)
+	}
+	if _, err := config.Parse([]byte("[receivers.hostmetrics]\n[exporters.debug]\n[pipelines.traces]\nreceivers=[\"hostmetrics\"]\nexporters=[\"debug\"]\n"), func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), `"hostmetrics" produces no traces`) {
+		t.Fatalf("hostmetrics in a traces pipeline: %v", err)
+	}
+}
