@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -209,10 +210,23 @@ func runScenario(t *testing.T, mode string, f features) result {
 	spansPer := envInt("CHAOS_SPANS", 50)
 	rate := envInt("CHAOS_RATE", 100) // requests per second
 	dir := t.TempDir()
+	// Sending and faults run together, bounded in time; a process that dies on its own ends
+	// the run at once.
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	var died atomic.Bool
+	crashed := func(name string, err error) {
+		t.Errorf("%s exited on its own: %v", name, err)
+		died.Store(true)
+		cancel()
+	}
 
 	colA := newNode(t, dir, "collector-a", serverBin)
 	colB := newNode(t, dir, "collector-b", serverBin)
 	agent := newNode(t, dir, "agent", agentBin)
+	for _, n := range []*node{colA, colB, agent} {
+		n.crashed = crashed
+	}
 	fileA, fileB := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
 	colA.writeConfig(t, collectorConfig(colA.admin, colA.grpc, fileA))
 	colB.writeConfig(t, collectorConfig(colB.admin, colB.grpc, fileB))
@@ -255,9 +269,6 @@ func runScenario(t *testing.T, mode string, f features) result {
 		{0.75, "resume collector B", func(*testing.T) { proxyB.Resume() }},
 	}
 
-	// Sending and faults run together; both are bounded in time.
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
 	sent := make(chan struct{})
 	go func() {
 		defer close(sent)
@@ -291,12 +302,21 @@ func runScenario(t *testing.T, mode string, f features) result {
 		if tl.lines != lastLines {
 			lastLines, lastChange = tl.lines, time.Now()
 		}
-		if complete(c, tl) || time.Now().After(deadline) || time.Since(lastChange) > 10*time.Second {
+		if complete(c, tl) {
+			logf("every acknowledged span id has reached a collector")
+			break
+		}
+		if died.Load() || time.Now().After(deadline) || time.Since(lastChange) > 10*time.Second {
 			break
 		}
 		time.Sleep(200 * time.Millisecond) // the collectors write files: nothing to wait on
 	}
-	logf("delivery settled; agent metrics:\n%s", agent.metrics(t.Context(), "otlp_dropped_spans", "otlp_refused_spans", "otlp_exported_spans", "otlp_queue_size"))
+	if _, missing := score(c, tl); len(missing) > 0 {
+		logf("%d acknowledged requests not delivered before the agent's shutdown (first 20: %v)", len(missing), missing[:min(20, len(missing))])
+	}
+	mctx, mcancel := context.WithTimeout(t.Context(), 5*time.Second)
+	logf("agent metrics:\n%s", agent.metrics(mctx, "otlp_dropped_spans", "otlp_refused_spans", "otlp_exported_spans", "otlp_queue_size"))
+	mcancel()
 	if err := agent.stop(t, syscall.SIGTERM, 30*time.Second); err != nil {
 		t.Errorf("agent exit: %v", err)
 	}
@@ -314,8 +334,9 @@ func runScenario(t *testing.T, mode string, f features) result {
 
 	// Count from scratch, from the files as the collectors left them.
 	final := newTally()
-	for _, path := range []string{fileA, fileB} {
-		if err := (&tailer{path: path}).read(final); err != nil {
+	finalA, finalB := &tailer{path: fileA}, &tailer{path: fileB}
+	for _, tf := range []*tailer{finalA, finalB} {
+		if err := tf.read(final); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -323,6 +344,6 @@ func runScenario(t *testing.T, mode string, f features) result {
 	if len(lostReqs) > 0 {
 		t.Logf("requests with lost spans (first 20): %v", lostReqs[:min(20, len(lostReqs))])
 	}
-	logf("files: %d lines; %s", final.lines, r)
+	logf("collector A got %d spans, collector B %d; %d requests; %s", finalA.spans, finalB.spans, final.lines, r)
 	return r
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -29,13 +30,16 @@ type node struct {
 	log   string // stderr of every run, appended
 	p     *proc  // the current run; nil when stopped
 	runs  int
+	// crashed, when set, is called (from another goroutine) when a run exits without stop.
+	crashed func(name string, err error)
 }
 
 // proc is one run of a node's binary.
 type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited and err is set
-	err  error
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when the process has exited and err is set
+	err      error
+	expected atomic.Bool // the exit was asked for
 }
 
 func newNode(t *testing.T, dir, name, bin string) *node {
@@ -44,6 +48,7 @@ func newNode(t *testing.T, dir, name, bin string) *node {
 		admin: freeAddr(t), grpc: freeAddr(t)}
 	t.Cleanup(func() {
 		if n.p != nil {
+			n.p.expected.Store(true)
 			_ = n.p.cmd.Process.Kill()
 			<-n.p.done
 		}
@@ -93,10 +98,14 @@ func (n *node) start(t *testing.T) {
 		t.Fatalf("%s: %v", n.name, err)
 	}
 	p := &proc{cmd: cmd, done: make(chan struct{})}
+	crashed := n.crashed
 	go func() {
 		p.err = cmd.Wait()
 		logf.Close()
 		close(p.done)
+		if !p.expected.Load() && crashed != nil {
+			crashed(n.name, p.err)
+		}
 	}()
 	n.p = p
 	if err := waitHealthy(n.admin, p.done, 20*time.Second); err != nil {
@@ -134,6 +143,12 @@ func (n *node) stop(t *testing.T, sig syscall.Signal, limit time.Duration) error
 		t.Fatalf("%s: not running", n.name)
 	}
 	n.p = nil
+	p.expected.Store(true)
+	select {
+	case <-p.done:
+		return fmt.Errorf("%s had already exited: %v", n.name, p.err)
+	default:
+	}
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatalf("%s: signal: %v", n.name, err)
 	}

@@ -27,6 +27,7 @@ type tailer struct {
 	path    string
 	off     int64
 	partial []byte // an incomplete last line, completed by a later read
+	spans   int    // spans read from this file
 }
 
 // read parses the complete lines added since the last read into t.
@@ -66,6 +67,7 @@ func (tl *tailer) read(t *tally) error {
 				for _, s := range ss.Spans().All() {
 					id := s.SpanID()
 					t.copies[binary.BigEndian.Uint64(id[:])-1]++ // testutil.SpanID(n) is n+1
+					tl.spans++
 				}
 			}
 		}
