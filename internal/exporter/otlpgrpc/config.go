@@ -9,6 +9,7 @@ import (
 
 	"github.com/otlp-dev/otlp/internal/exporter/clientconf"
 	"github.com/otlp-dev/otlp/internal/exporter/sender"
+	"github.com/otlp-dev/otlp/internal/lb"
 )
 
 // Compression values.
@@ -23,7 +24,14 @@ const (
 // Config is an [exporters.otlp[/name]] section.
 type Config struct {
 	// Endpoint is the collector's host:port.
-	Endpoint string         `toml:"endpoint"`
+	Endpoint string `toml:"endpoint"`
+	// Endpoints are several collectors (host:port) to balance across with Balancer; set
+	// Endpoint or Endpoints, not both. Balancer may instead find the endpoints itself
+	// (balancer.endpoints with weights, balancer.dns, balancer.file).
+	Endpoints []string `toml:"endpoints"`
+	// Balancer picks an endpoint for each attempt, fails over and tracks health; used when
+	// there are several endpoints (see docs/load-balancing.md).
+	Balancer lb.Config      `toml:"balancer"`
 	TLS      clientconf.TLS `toml:"tls"`
 	// Headers go with every request as gRPC metadata (e.g. authorization); never logged.
 	Headers     clientconf.Headers `toml:"headers"`
@@ -58,14 +66,33 @@ func NewDefaultConfig() Config {
 		Timeout:        10 * time.Second,
 		Keepalive:      Keepalive{Timeout: 10 * time.Second},
 		UnhealthyAfter: 30 * time.Second,
+		Balancer:       lb.NewDefaultConfig(),
 		Queue:          sender.NewDefaultQueueConfig(),
 		Retry:          sender.NewDefaultRetryConfig(),
 	}
 }
 
+// Balanced reports whether the exporter balances across several endpoints.
+func (c Config) Balanced() bool {
+	b := c.Balancer
+	return len(c.Endpoints) > 0 || len(b.Endpoints) > 0 || b.DNS.Name != "" || b.File.Path != ""
+}
+
+// BalancerConfig is the load balancer's configuration, endpoints included.
+func (c Config) BalancerConfig() lb.Config {
+	b := c.Balancer
+	if len(c.Endpoints) > 0 {
+		b.Endpoints = make([]lb.EndpointSpec, len(c.Endpoints))
+		for i, ep := range c.Endpoints {
+			b.Endpoints[i] = lb.EndpointSpec{Address: ep}
+		}
+	}
+	return b
+}
+
 // Validate reports the first invalid key.
 func (c Config) Validate() error {
-	if err := validateEndpoint(c.Endpoint); err != nil {
+	if err := c.validateEndpoints(); err != nil {
 		return err
 	}
 	if err := c.TLS.Validate(); err != nil {
@@ -89,6 +116,35 @@ func (c Config) Validate() error {
 		return fmt.Errorf("keepalive.timeout: must be >= 0, got %s", c.Keepalive.Timeout)
 	}
 	return sender.Config{Queue: c.Queue, Retry: c.Retry}.Validate()
+}
+
+// validateEndpoints checks that exactly one endpoint source is set, and the balancer when
+// there are several endpoints.
+func (c Config) validateEndpoints() error {
+	b := c.Balancer
+	sources := 0
+	for _, set := range []bool{c.Endpoint != "", len(c.Endpoints) > 0, len(b.Endpoints) > 0, b.DNS.Name != "", b.File.Path != ""} {
+		if set {
+			sources++
+		}
+	}
+	switch {
+	case sources == 0:
+		return errors.New("endpoint: required (host:port), or endpoints = [...] for several collectors")
+	case sources > 1:
+		return errors.New("endpoint: set one of endpoint, endpoints, balancer.endpoints, balancer.dns.name or balancer.file.path")
+	case c.Endpoint != "":
+		return validateEndpoint(c.Endpoint)
+	}
+	for i, ep := range c.Endpoints {
+		if err := validateEndpoint(ep); err != nil {
+			return fmt.Errorf("endpoints[%d]%s", i, strings.TrimPrefix(err.Error(), "endpoint"))
+		}
+	}
+	if err := c.BalancerConfig().Validate(); err != nil {
+		return fmt.Errorf("balancer.%w", err)
+	}
+	return nil
 }
 
 func validateEndpoint(ep string) error {

@@ -1,5 +1,6 @@
-// Package otlpgrpc exports batches to an OTLP/gRPC endpoint. Requests travel as the raw
-// protobuf bytes they arrived in (grpcraw codec): nothing is re-encoded on the way out.
+// Package otlpgrpc exports batches to an OTLP/gRPC endpoint, or balances them across several
+// (internal/exporter/balance), one connection each. Requests travel as the raw protobuf bytes
+// they arrived in (grpcraw codec): nothing is re-encoded on the way out.
 package otlpgrpc
 
 import (
@@ -18,9 +19,11 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/otlp-dev/otlp/internal/exporter/balance"
 	"github.com/otlp-dev/otlp/internal/exporter/otlpmsg"
 	"github.com/otlp-dev/otlp/internal/exporter/sender"
 	"github.com/otlp-dev/otlp/internal/grpcraw"
+	"github.com/otlp-dev/otlp/internal/lb"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/internal/selftel"
 	"github.com/otlp-dev/otlp/resilience"
@@ -34,22 +37,26 @@ type Settings struct {
 	// Queue, when set, replaces the memory queue (a durable queue); used only when
 	// sending_queue is enabled.
 	Queue sender.Queue
+	// Balancer is handed to the load balancer with several endpoints (a clock, a DNS or
+	// endpoint resolver, a probe: mostly for tests).
+	Balancer lb.Settings
 }
 
 // ErrNotStarted refuses attempts before Start (retryable: the exporter is coming up).
 var ErrNotStarted = errors.New("otlpgrpc: not started")
 
-// Exporter sends batches through its sender (queue, retries) to the endpoint.
+// Exporter sends batches through its sender (queue, retries) to the endpoint, or through a
+// balancer to one of several.
 type Exporter struct {
 	cfg    Config
 	log    *slog.Logger
-	client *client
+	client *client         // one endpoint
+	router *balance.Router // several endpoints
 	sender *sender.Sender
 
 	mu       sync.Mutex
-	started  bool   // guarded by mu
-	shutdown bool   // guarded by mu
-	release  func() // guarded by mu; frees the compressor once the connection is closed
+	started  bool // guarded by mu
+	shutdown bool // guarded by mu
 }
 
 // New validates cfg and loads the TLS files; Start connects.
@@ -64,16 +71,39 @@ func New(cfg Config, set Settings) (*Exporter, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &client{endpoint: cfg.Endpoint, dialOpts: dialOpts, log: set.Logger}
+	var headers []string
 	for _, k := range cfg.Headers.Keys() {
-		c.headers = append(c.headers, k, cfg.Headers[k])
+		headers = append(headers, k, cfg.Headers[k])
 	}
-	s, err := sender.New(c, sender.Config{Queue: cfg.Queue, Retry: cfg.Retry, Timeout: cfg.Timeout},
+	e := &Exporter{cfg: cfg, log: set.Logger}
+	var next sender.Consumer
+	if cfg.Balanced() {
+		dial := func(addr string) (balance.Client, error) {
+			c := &client{endpoint: addr, dialOpts: dialOpts, headers: headers, log: set.Logger}
+			if err := c.connect(cfg.Compression); err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
+		e.router, err = balance.New(cfg.BalancerConfig(), balance.Settings{Name: set.Name, Logger: set.Logger,
+			Metrics: set.Metrics, Dial: dial, LB: set.Balancer})
+		if err != nil {
+			return nil, fmt.Errorf("balancer.%w", err)
+		}
+		next = e.router
+	} else {
+		e.client = &client{endpoint: cfg.Endpoint, dialOpts: dialOpts, headers: headers, log: set.Logger}
+		next = e.client
+	}
+	e.sender, err = sender.New(next, sender.Config{Queue: cfg.Queue, Retry: cfg.Retry, Timeout: cfg.Timeout},
 		sender.Settings{Name: set.Name, Logger: set.Logger, Metrics: set.Metrics, Queue: set.Queue, UnhealthyAfter: cfg.UnhealthyAfter})
 	if err != nil {
+		if e.router != nil {
+			_ = e.router.Shutdown(context.Background())
+		}
 		return nil, err
 	}
-	return &Exporter{cfg: cfg, log: set.Logger, client: c, sender: s}, nil
+	return e, nil
 }
 
 func dialOptions(cfg Config) ([]grpc.DialOption, error) {
@@ -90,6 +120,10 @@ func dialOptions(cfg Config) ([]grpc.DialOption, error) {
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(callOpts...),
 		grpc.WithUserAgent("otlp-exporter"),
+		// Batches are large: write them in few syscalls, and let the window cover a batch.
+		grpc.WithWriteBufferSize(256 << 10),
+		grpc.WithInitialWindowSize(1 << 20),
+		grpc.WithInitialConnWindowSize(4 << 20),
 	}
 	if cfg.Keepalive.Time > 0 {
 		opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{
@@ -99,31 +133,48 @@ func dialOptions(cfg Config) ([]grpc.DialOption, error) {
 	return opts, nil
 }
 
-// Start creates the connection (lazily dialled by the first request) and the workers.
+// Start creates the connection (lazily dialled by the first request), or starts the balancer
+// (endpoint discovery, health checks), and the workers.
 func (e *Exporter) Start(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.started || e.shutdown {
 		return nil
 	}
-	compOpts, release, err := compression(e.cfg.Compression)
-	if err != nil {
+	if e.router != nil {
+		if err := e.router.Start(ctx); err != nil {
+			return err
+		}
+	} else if err := e.client.connect(e.cfg.Compression); err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(e.cfg.Endpoint, append(slices.Clip(e.client.dialOpts), compOpts...)...)
-	if err != nil {
-		release()
-		return fmt.Errorf("otlpgrpc: endpoint %s: %w", e.cfg.Endpoint, err)
-	}
-	e.client.conn.Store(conn)
-	e.release = release
 	e.started = true
-	e.log.Info("otlp exporter started", "endpoint", e.cfg.Endpoint, "tls", !e.cfg.TLS.Insecure,
-		"compression", e.cfg.Compression, "headers", e.cfg.Headers, "queue", e.cfg.Queue.Enabled)
+	e.log.Info("otlp exporter started", "endpoint", e.cfg.Endpoint, "endpoints", e.endpointNames(),
+		"policy", e.policy(), "tls", !e.cfg.TLS.Insecure, "compression", e.cfg.Compression, "headers", e.cfg.Headers,
+		"queue", e.cfg.Queue.Enabled, "storage", e.cfg.Queue.Storage)
 	return e.sender.Start(ctx)
 }
 
-// Shutdown drains the queue within ctx's deadline, then closes the connection. Idempotent.
+func (e *Exporter) endpointNames() []string {
+	if e.router == nil {
+		return nil
+	}
+	var names []string
+	for _, ep := range e.router.Endpoints() {
+		names = append(names, ep.Address)
+	}
+	return names
+}
+
+func (e *Exporter) policy() string {
+	if e.router == nil {
+		return ""
+	}
+	return e.cfg.Balancer.Policy
+}
+
+// Shutdown drains the queue within ctx's deadline (a disk queue keeps what is left), then
+// closes the connections. Idempotent.
 func (e *Exporter) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	if e.shutdown {
@@ -132,13 +183,20 @@ func (e *Exporter) Shutdown(ctx context.Context) error {
 	}
 	e.shutdown = true
 	e.mu.Unlock()
-	// Start cannot run any more: release is settled.
+	// Start cannot run any more.
 	err := e.sender.Shutdown(ctx)
-	if conn := e.client.conn.Swap(nil); conn != nil {
-		err = errors.Join(err, conn.Close())
-		e.release()
+	if e.router != nil {
+		return errors.Join(err, e.router.Shutdown(ctx))
 	}
-	return err
+	return errors.Join(err, e.client.Close())
+}
+
+// Endpoints reports the balanced endpoints' state (nil with a single endpoint).
+func (e *Exporter) Endpoints() []lb.EndpointStatus {
+	if e.router == nil {
+		return nil
+	}
+	return e.router.Endpoints()
 }
 
 // Consume hands b to the sender.
@@ -152,13 +210,42 @@ func (e *Exporter) Healthy() bool { return e.sender.Healthy() }
 // Status is the sender's health view.
 func (e *Exporter) Status() sender.Status { return e.sender.Status() }
 
-// client makes single attempts.
+// client makes single attempts to one endpoint.
 type client struct {
 	endpoint string
 	dialOpts []grpc.DialOption
 	headers  []string // key, value, …
 	log      *slog.Logger
 	conn     atomic.Pointer[grpc.ClientConn]
+	release  func() // frees the compressor once the connection is closed; set by connect
+}
+
+// connect creates the connection (dialled lazily by the first request) with its own
+// compressor.
+func (c *client) connect(comp string) error {
+	compOpts, release, err := compression(comp)
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(c.endpoint, append(slices.Clip(c.dialOpts), compOpts...)...)
+	if err != nil {
+		release()
+		return fmt.Errorf("otlpgrpc: endpoint %s: %w", c.endpoint, err)
+	}
+	c.release = release
+	c.conn.Store(conn)
+	return nil
+}
+
+// Close closes the connection; attempts then fail with ErrNotStarted.
+func (c *client) Close() error {
+	conn := c.conn.Swap(nil)
+	if conn == nil {
+		return nil
+	}
+	err := conn.Close()
+	c.release()
+	return err
 }
 
 func method(sig pipeline.Signal) string {

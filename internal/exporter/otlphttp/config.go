@@ -3,12 +3,14 @@ package otlphttp
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/otlp-dev/otlp/internal/exporter/clientconf"
 	"github.com/otlp-dev/otlp/internal/exporter/sender"
+	"github.com/otlp-dev/otlp/internal/lb"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 )
 
@@ -31,6 +33,14 @@ type Config struct {
 	TracesEndpoint  string `toml:"traces_endpoint"`
 	MetricsEndpoint string `toml:"metrics_endpoint"`
 	LogsEndpoint    string `toml:"logs_endpoint"`
+	// Endpoints are the base URLs of several collectors to balance across with Balancer; set
+	// Endpoint or Endpoints, not both. Balancer may instead find the endpoints itself
+	// (balancer.endpoints, balancer.dns, balancer.file give host:port; the URL is
+	// https://host:port, or http:// with tls.insecure).
+	Endpoints []string `toml:"endpoints"`
+	// Balancer picks an endpoint for each attempt, fails over and tracks health; used when
+	// there are several endpoints (see docs/load-balancing.md).
+	Balancer lb.Config `toml:"balancer"`
 	// Encoding is "proto" (the request bytes as they are) or "json" (OTLP/JSON).
 	Encoding    string `toml:"encoding"`
 	Compression string `toml:"compression"`
@@ -52,14 +62,108 @@ func NewDefaultConfig() Config {
 	return Config{
 		Encoding: EncodingProto, Compression: CompressionGzip, Timeout: 10 * time.Second,
 		Queue: sender.NewDefaultQueueConfig(), Retry: sender.NewDefaultRetryConfig(),
-		UnhealthyAfter: 30 * time.Second,
+		UnhealthyAfter: 30 * time.Second, Balancer: lb.NewDefaultConfig(),
 	}
+}
+
+// Balanced reports whether the exporter balances across several endpoints.
+func (c Config) Balanced() bool {
+	b := c.Balancer
+	return len(c.Endpoints) > 0 || len(b.Endpoints) > 0 || b.DNS.Name != "" || b.File.Path != ""
+}
+
+// BalancerConfig is the load balancer's configuration, endpoints (host:port) included.
+func (c Config) BalancerConfig() lb.Config {
+	b := c.Balancer
+	if len(c.Endpoints) > 0 {
+		b.Endpoints = nil
+		for _, u := range c.Endpoints {
+			addr, _, err := baseURL(u)
+			if err != nil {
+				addr = u // Validate reports it
+			}
+			b.Endpoints = append(b.Endpoints, lb.EndpointSpec{Address: addr})
+		}
+	}
+	return b
+}
+
+// baseURLs maps the balancer address (host:port) of every listed endpoint to its base URL.
+func (c Config) baseURLs() map[string]string {
+	m := make(map[string]string, len(c.Endpoints))
+	for _, u := range c.Endpoints {
+		if addr, base, err := baseURL(u); err == nil {
+			m[addr] = base
+		}
+	}
+	return m
+}
+
+// discoveredURL is the base URL of an endpoint found by the balancer's own source.
+func (c Config) discoveredURL(addr string) string {
+	if c.TLS.Insecure {
+		return "http://" + addr
+	}
+	return "https://" + addr
+}
+
+// baseURL parses an endpoints entry into its balancer address and its base URL without a
+// trailing slash. A URL without a port gets its scheme's.
+func baseURL(s string) (addr, base string, err error) {
+	u, err := parseURL(s)
+	if err != nil {
+		return "", "", err
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return net.JoinHostPort(u.Hostname(), port), strings.TrimSuffix(s, "/"), nil
+}
+
+// validateBalanced checks the endpoints and the balancer of a balanced exporter.
+func (c Config) validateBalanced() error {
+	b := c.Balancer
+	sources := 0
+	for _, set := range []bool{c.Endpoint != "", len(c.Endpoints) > 0, len(b.Endpoints) > 0, b.DNS.Name != "", b.File.Path != ""} {
+		if set {
+			sources++
+		}
+	}
+	if sources > 1 {
+		return errors.New("endpoint: set one of endpoint, endpoints, balancer.endpoints, balancer.dns.name or balancer.file.path")
+	}
+	if c.TracesEndpoint != "" || c.MetricsEndpoint != "" || c.LogsEndpoint != "" {
+		return errors.New("traces_endpoint: per-signal URLs cannot be combined with several endpoints")
+	}
+	seen := map[string]int{}
+	for i, u := range c.Endpoints {
+		addr, _, err := baseURL(u)
+		if err != nil {
+			return fmt.Errorf("endpoints[%d]: %w", i, err)
+		}
+		if c.TLS.Insecure && strings.HasPrefix(u, "https:") {
+			return fmt.Errorf("tls.insecure: endpoints[%d] is https; use an http:// URL for clear text", i)
+		}
+		if j, dup := seen[addr]; dup {
+			return fmt.Errorf("endpoints[%d]: %s has the same host and port as endpoints[%d]", i, u, j)
+		}
+		seen[addr] = i
+	}
+	if err := c.BalancerConfig().Validate(); err != nil {
+		return fmt.Errorf("balancer.%w", err)
+	}
+	return nil
 }
 
 // Validate reports the first invalid key.
 func (c Config) Validate() error {
-	if c.Endpoint == "" && (c.TracesEndpoint == "" || c.MetricsEndpoint == "" || c.LogsEndpoint == "") {
-		return errors.New("endpoint: required unless traces_endpoint, metrics_endpoint and logs_endpoint are all set")
+	if c.Balanced() {
+		if err := c.validateBalanced(); err != nil {
+			return err
+		}
+	} else if c.Endpoint == "" && (c.TracesEndpoint == "" || c.MetricsEndpoint == "" || c.LogsEndpoint == "") {
+		return errors.New("endpoint: required unless traces_endpoint, metrics_endpoint and logs_endpoint are all set, or endpoints for several collectors")
 	}
 	for _, kv := range [...]struct{ key, url string }{
 		{"endpoint", c.Endpoint}, {"traces_endpoint", c.TracesEndpoint},

@@ -1,5 +1,5 @@
-// Package otlphttp exports batches to an OTLP/HTTP endpoint in protobuf (the request bytes as
-// they arrived) or OTLP/JSON.
+// Package otlphttp exports batches to an OTLP/HTTP endpoint, or balances them across several
+// (internal/exporter/balance), in protobuf (the request bytes as they arrived) or OTLP/JSON.
 package otlphttp
 
 import (
@@ -22,8 +22,10 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/otlp-dev/otlp/internal/exporter/balance"
 	"github.com/otlp-dev/otlp/internal/exporter/otlpmsg"
 	"github.com/otlp-dev/otlp/internal/exporter/sender"
+	"github.com/otlp-dev/otlp/internal/lb"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/internal/selftel"
 	"github.com/otlp-dev/otlp/resilience"
@@ -37,20 +39,26 @@ type Settings struct {
 	// Queue, when set, replaces the memory queue (a durable queue); used only when
 	// sending_queue is enabled.
 	Queue sender.Queue
+	// Balancer is handed to the load balancer with several endpoints (a clock, a DNS or
+	// endpoint resolver, a probe: mostly for tests).
+	Balancer lb.Settings
 }
 
 // maxResponse bounds how much of a response body is read.
 const maxResponse = 64 << 10
 
-// Exporter sends batches through its sender (queue, retries) to the endpoint.
+// Exporter sends batches through its sender (queue, retries) to the endpoint, or through a
+// balancer to one of several.
 type Exporter struct {
 	cfg       Config
 	log       *slog.Logger
-	transport *http.Transport
-	client    *client
+	transport *http.Transport // shared by every endpoint
+	client    *client         // one endpoint; with several, the template of theirs
+	router    *balance.Router // several endpoints
 	sender    *sender.Sender
 
 	mu       sync.Mutex
+	started  bool // guarded by mu
 	shutdown bool // guarded by mu
 }
 
@@ -90,25 +98,75 @@ func New(cfg Config, set Settings) (*Exporter, error) {
 	for _, sig := range pipeline.Signals {
 		c.urls[sig] = cfg.signalURL(sig)
 	}
-	s, err := sender.New(c, sender.Config{Queue: cfg.Queue, Retry: cfg.Retry, Timeout: cfg.Timeout},
+	e := &Exporter{cfg: cfg, log: set.Logger, transport: tr, client: c}
+	var next sender.Consumer = c
+	if cfg.Balanced() {
+		urls := cfg.baseURLs()
+		dial := func(addr string) (balance.Client, error) {
+			base, ok := urls[addr]
+			if !ok {
+				base = cfg.discoveredURL(addr)
+			}
+			return c.forBase(base), nil
+		}
+		e.router, err = balance.New(cfg.BalancerConfig(), balance.Settings{Name: set.Name, Logger: set.Logger,
+			Metrics: set.Metrics, Dial: dial, LB: set.Balancer})
+		if err != nil {
+			e.closeCodecs()
+			return nil, fmt.Errorf("balancer.%w", err)
+		}
+		next = e.router
+	}
+	e.sender, err = sender.New(next, sender.Config{Queue: cfg.Queue, Retry: cfg.Retry, Timeout: cfg.Timeout},
 		sender.Settings{Name: set.Name, Logger: set.Logger, Metrics: set.Metrics, Queue: set.Queue, UnhealthyAfter: cfg.UnhealthyAfter})
 	if err != nil {
-		if c.zstd != nil {
-			_ = c.zstd.Close()
+		if e.router != nil {
+			_ = e.router.Shutdown(context.Background())
 		}
+		e.closeCodecs()
 		return nil, err
 	}
-	return &Exporter{cfg: cfg, log: set.Logger, transport: tr, client: c, sender: s}, nil
+	return e, nil
 }
 
-// Start launches the workers.
+func (e *Exporter) closeCodecs() {
+	if e.client.zstd != nil {
+		_ = e.client.zstd.Close()
+	}
+}
+
+// Start starts the balancer, with several endpoints, and the workers.
 func (e *Exporter) Start(ctx context.Context) error {
-	e.log.Info("otlphttp exporter started", "endpoint", e.cfg.Endpoint, "encoding", e.cfg.Encoding,
-		"compression", e.cfg.Compression, "headers", e.cfg.Headers, "queue", e.cfg.Queue.Enabled)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started || e.shutdown {
+		return nil
+	}
+	if e.router != nil {
+		if err := e.router.Start(ctx); err != nil {
+			return err
+		}
+	}
+	e.started = true
+	e.log.Info("otlphttp exporter started", "endpoint", e.cfg.Endpoint, "endpoints", e.endpointNames(),
+		"encoding", e.cfg.Encoding, "compression", e.cfg.Compression, "headers", e.cfg.Headers,
+		"queue", e.cfg.Queue.Enabled, "storage", e.cfg.Queue.Storage)
 	return e.sender.Start(ctx)
 }
 
-// Shutdown drains the queue within ctx's deadline and closes idle connections. Idempotent.
+func (e *Exporter) endpointNames() []string {
+	if e.router == nil {
+		return nil
+	}
+	var names []string
+	for _, ep := range e.router.Endpoints() {
+		names = append(names, ep.Address)
+	}
+	return names
+}
+
+// Shutdown drains the queue within ctx's deadline (a disk queue keeps what is left) and
+// closes idle connections. Idempotent.
 func (e *Exporter) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	if e.shutdown {
@@ -118,11 +176,20 @@ func (e *Exporter) Shutdown(ctx context.Context) error {
 	e.shutdown = true
 	e.mu.Unlock()
 	err := e.sender.Shutdown(ctx)
-	e.transport.CloseIdleConnections()
-	if e.client.zstd != nil {
-		_ = e.client.zstd.Close()
+	if e.router != nil {
+		err = errors.Join(err, e.router.Shutdown(ctx))
 	}
+	e.transport.CloseIdleConnections()
+	e.closeCodecs()
 	return err
+}
+
+// Endpoints reports the balanced endpoints' state (nil with a single endpoint).
+func (e *Exporter) Endpoints() []lb.EndpointStatus {
+	if e.router == nil {
+		return nil
+	}
+	return e.router.Endpoints()
 }
 
 // Consume hands b to the sender.
@@ -144,6 +211,20 @@ type client struct {
 	zstd *zstd.Encoder // when compression is zstd
 	log  *slog.Logger
 }
+
+// forBase is a client for another endpoint: the same settings, transport and encoders, the
+// signal paths under base.
+func (c *client) forBase(base string) *client {
+	o := &client{cfg: c.cfg, http: c.http, zstd: c.zstd, log: c.log}
+	for _, sig := range pipeline.Signals {
+		o.urls[sig] = base + "/v1/" + sig.String()
+	}
+	return o
+}
+
+// Close implements balance.Client: the transport is shared, idle connections to an endpoint
+// that left time out.
+func (c *client) Close() error { return nil }
 
 var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(io.Discard) }}
 
