@@ -67,6 +67,9 @@ type Transport struct {
 	Compression   string            `toml:"compression"`
 	Insecure      bool              `toml:"insecure"`
 	Headers       map[string]string `toml:"headers"`
+	// QueueDir, when set, gives the upstream exporter a durable disk queue in this directory
+	// (the agent's default: "otlp-agent-queue").
+	QueueDir string `toml:"queue_dir"`
 }
 
 // Pipeline is one [pipelines.<signal>[/name]] section.
@@ -190,7 +193,7 @@ func ParseProfile(profile Profile, data []byte, getenv func(string) string) (*Co
 	text := envRef.ReplaceAllStringFunc(string(data), func(ref string) string {
 		return getenv(ref[2 : len(ref)-1])
 	})
-	raw := fileShape{OTLP: defaultOTLP(), Admin: admin.NewDefaultConfig()}
+	raw := fileShape{OTLP: defaultOTLP(profile), Admin: admin.NewDefaultConfig()}
 	md, err := toml.Decode(text, &raw)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -239,9 +242,13 @@ func ParseProfile(profile Profile, data []byte, getenv func(string) string) (*Co
 	return c, nil
 }
 
-func defaultOTLP() OTLP {
+func defaultOTLP(profile Profile) OTLP {
+	name := "otlp-server"
+	if profile == ProfileAgent {
+		name = "otlp-agent"
+	}
 	return OTLP{
-		Environment: "development", ServiceName: "otlp-server", LogLevel: "info", LogFormat: "text",
+		Environment: "development", ServiceName: name, LogLevel: "info", LogFormat: "text",
 		ShutdownTimeout: 30 * time.Second,
 		Resilience:      resilience.NewDefaultConfig(),
 		Transport:       Transport{Protocol: "grpc", Timeout: 10 * time.Second, RetryAttempts: 0, Compression: "gzip"},
@@ -335,6 +342,16 @@ func (c *Config) fillDefaults(profile Profile) {
 		cfg := batch.NewDefaultConfig()
 		c.Processors["batch"] = Processor{Type: "batch", Batch: &cfg}
 	}
+	receivers := []string{"otlp"}
+	if profile == ProfileAgent {
+		if _, ok := c.Receivers["hostmetrics"]; !ok {
+			cfg := hostmetrics.NewDefaultConfig()
+			c.Receivers["hostmetrics"] = Receiver{Type: "hostmetrics", HostMetrics: &cfg}
+		}
+		if c.OTLP.Transport.QueueDir == "" {
+			c.OTLP.Transport.QueueDir = DefaultAgentQueueDir
+		}
+	}
 	exporter := "debug"
 	if len(c.OTLP.Transport.Endpoints) > 0 {
 		exporter = UpstreamExporter
@@ -347,7 +364,11 @@ func (c *Config) fillDefaults(profile Profile) {
 	}
 	c.Pipelines = map[string]Pipeline{}
 	for _, sig := range pipeline.Signals {
-		c.Pipelines[sig.String()] = Pipeline{Receivers: []string{"otlp"}, Processors: []string{"memory_limiter", "batch"}, Exporters: []string{exporter}}
+		rs := receivers
+		if sig == pipeline.SignalMetrics && profile == ProfileAgent {
+			rs = []string{"otlp", "hostmetrics"}
+		}
+		c.Pipelines[sig.String()] = Pipeline{Receivers: rs, Processors: []string{"memory_limiter", "batch"}, Exporters: []string{exporter}}
 	}
 }
 
@@ -355,6 +376,10 @@ func defaultReceiver() Receiver {
 	cfg := receiver.NewDefaultConfig()
 	return Receiver{Type: "otlp", OTLP: &cfg}
 }
+
+// DefaultAgentQueueDir is where the agent keeps undelivered data when no queue_dir is set
+// (relative to its working directory).
+const DefaultAgentQueueDir = "otlp-agent-queue"
 
 // UpstreamExporter names the exporter made from [otlp.transport] for the default pipelines.
 const UpstreamExporter = "otlp/upstream"
@@ -449,9 +474,6 @@ func (o OTLP) validate() error {
 	t := o.Transport
 	if t.Protocol != "grpc" && t.Protocol != "http" {
 		return fmt.Errorf("transport.protocol: %q is neither grpc nor http", t.Protocol)
-	}
-	if len(t.Endpoints) > 1 {
-		return fmt.Errorf("transport.endpoints: %d endpoints given; balancing across several upstreams is not available in the server yet, give one", len(t.Endpoints))
 	}
 	if t.Timeout <= 0 {
 		return fmt.Errorf("transport.timeout: must be > 0, got %s", t.Timeout)

@@ -99,7 +99,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		"[pipelines.traces]\nreceivers = [\"otlp\"]\n":                  "pipelines.traces.exporters: at least one exporter",
 		"[pipelines.spans]\nreceivers = [\"x\"]\nexporters = [\"y\"]\n": "pipelines.spans: unknown signal",
 		"[receivers.otlp.grpc]\nendpoint = \"nope\"\n":                  "receivers.otlp.",
-		"[otlp.transport]\nendpoints = [\"a:1\", \"b:2\"]\n":            "otlp.transport.endpoints",
+		"[otlp.transport]\nprotocol = \"udp\"\n":                        "otlp.transport.protocol",
 		"[exporters.otlp]\nendpoint = \"\"\n[pipelines.traces]\nreceivers=[\"otlp\"]\nexporters=[\"otlp\"]\n[receivers.otlp]\n": "exporters.otlp.endpoint",
 		"not toml at all = = =": "config:",
 	}
@@ -134,5 +134,23 @@ func TestWatcherSeesChanges(t *testing.T) {
 	case <-w.Changes():
 	case <-time.After(10 * time.Second):
 		t.Fatal("no change reported")
+	}
+}
+
+func TestAgentProfile(t *testing.T) {
+	env := map[string]string{"OTLP_COLLECTOR_ENDPOINT": "http://c1:4317,c2:4317"}
+	c, err := ParseProfile(ProfileAgent, nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.Exporters[UpstreamExporter].OTLP
+	if e == nil || len(e.Endpoints) != 2 || e.Endpoints[0] != "c1:4317" || e.Queue.Storage != "disk" || e.Queue.Disk.Dir != DefaultAgentQueueDir {
+		t.Fatalf("agent upstream = %+v", e)
+	}
+	if got := c.Pipelines["metrics"].Receivers; len(got) != 2 || got[1] != "hostmetrics" {
+		t.Fatalf("agent metrics receivers = %v", got)
+	}
+	if got := c.Pipelines["traces"].Receivers; len(got) != 1 {
+		t.Fatalf("agent traces receivers = %v", got)
 	}
 }

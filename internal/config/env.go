@@ -21,6 +21,11 @@ var envKeys = []struct {
 		c.OTLP.Transport.Endpoints = splitList(v)
 		return nil
 	}},
+	{"OTLP_COLLECTOR_ENDPOINT", "otlp.transport.endpoints", func(c *Config, v string) error {
+		c.OTLP.Transport.Endpoints = splitList(v)
+		return nil
+	}},
+	{"OTLP_QUEUE_DIR", "otlp.transport.queue_dir", func(c *Config, v string) error { c.OTLP.Transport.QueueDir = v; return nil }},
 	{"OTLP_TRANSPORT_TIMEOUT", "otlp.transport.timeout", func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
 		c.OTLP.Transport.Timeout = d

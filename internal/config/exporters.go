@@ -1,6 +1,8 @@
 package config
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -13,13 +15,19 @@ import (
 
 // exporter builds the default pipelines' upstream exporter from [otlp.transport].
 func (t Transport) exporter() Exporter {
-	endpoint := ""
-	if len(t.Endpoints) > 0 {
+	var endpoint string
+	var endpoints []string
+	if len(t.Endpoints) == 1 {
 		endpoint = t.Endpoints[0]
+	} else {
+		endpoints = slices.Clone(t.Endpoints) // normalised below; the user's list stays as written
 	}
 	if t.Protocol == "http" {
 		cfg := otlphttp.NewDefaultConfig()
-		cfg.Endpoint = endpoint
+		cfg.Endpoint, cfg.Endpoints = endpoint, endpoints
+		if t.QueueDir != "" {
+			cfg.Queue.Storage, cfg.Queue.Disk.Dir = sender.StorageDisk, t.QueueDir
+		}
 		cfg.Timeout = t.Timeout
 		cfg.TLS.Insecure = t.Insecure
 		if t.Compression != "" {
@@ -30,7 +38,17 @@ func (t Transport) exporter() Exporter {
 		return Exporter{Type: "otlphttp", OTLPHTTP: &cfg}
 	}
 	cfg := otlpgrpc.NewDefaultConfig()
-	cfg.Endpoint = endpoint
+	// gRPC endpoints are host:port; accept the URL form users copy from SDK settings.
+	for i, e := range endpoints {
+		endpoints[i] = grpcHostPort(e, &t)
+	}
+	if endpoint != "" {
+		endpoint = grpcHostPort(endpoint, &t)
+	}
+	cfg.Endpoint, cfg.Endpoints = endpoint, endpoints
+	if t.QueueDir != "" {
+		cfg.Queue.Storage, cfg.Queue.Disk.Dir = sender.StorageDisk, t.QueueDir
+	}
 	cfg.Timeout = t.Timeout
 	cfg.TLS.Insecure = t.Insecure
 	if t.Compression != "" {
@@ -39,6 +57,18 @@ func (t Transport) exporter() Exporter {
 	cfg.Headers = t.Headers
 	cfg.Retry.MaxAttempts = t.RetryAttempts
 	return Exporter{Type: "otlp", OTLP: &cfg}
+}
+
+// grpcHostPort strips an http:// (plaintext) or https:// scheme from a gRPC endpoint.
+func grpcHostPort(e string, t *Transport) string {
+	if rest, ok := strings.CutPrefix(e, "http://"); ok {
+		t.Insecure = true
+		return strings.TrimSuffix(rest, "/")
+	}
+	if rest, ok := strings.CutPrefix(e, "https://"); ok {
+		return strings.TrimSuffix(rest, "/")
+	}
+	return e
 }
 
 // validate checks whichever exporter config is set.
@@ -103,4 +133,16 @@ func applyResilienceDefaults(c *Config, r resilience.Config, md toml.MetaData) {
 		}
 		c.Exporters[name] = e
 	}
+}
+
+// Durable reports whether the exporter keeps a disk queue, so that data is safe once it
+// accepted it.
+func (e Exporter) Durable() bool {
+	switch {
+	case e.OTLP != nil:
+		return e.OTLP.Queue.Durable()
+	case e.OTLPHTTP != nil:
+		return e.OTLPHTTP.Queue.Durable()
+	}
+	return false
 }

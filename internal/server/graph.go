@@ -80,7 +80,16 @@ func buildGraph(cfg *config.Config, prev *graph, log *slog.Logger, m *selftel.Me
 			var proc component
 			switch {
 			case pc.Batch != nil:
-				proc, err = batch.New(*pc.Batch, batch.Settings{Name: pname, Signal: sig, Logger: log.With("processor", name, "pipeline", pname), Metrics: m}, next)
+				bc := *pc.Batch
+				if bc.AckAfterFlush == nil {
+					// In front of a disk queue, acknowledge only what reached it.
+					durable := false
+					for _, e := range p.Exporters {
+						durable = durable || cfg.Exporters[e].Durable()
+					}
+					bc.AckAfterFlush = &durable
+				}
+				proc, err = batch.New(bc, batch.Settings{Name: pname, Signal: sig, Logger: log.With("processor", name, "pipeline", pname), Metrics: m}, next)
 			case pc.MemoryLimiter != nil:
 				proc, err = memlimit.New(*pc.MemoryLimiter, memlimit.Settings{Name: pname, Logger: log.With("processor", name, "pipeline", pname), Metrics: m}, next)
 			default:

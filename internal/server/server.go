@@ -104,7 +104,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.admin.Start(ctx); err != nil {
 		return err
 	}
-	s.log.Info("otlp-server started", "receivers", len(s.receivers), "pipelines", len(s.cfg.Pipelines), "exporters", len(s.graph.exporters))
+	s.log.Info("started", "receivers", len(s.receivers), "pipelines", len(s.cfg.Pipelines), "exporters", len(s.graph.exporters))
 	return nil
 }
 
@@ -255,7 +255,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, s.graph.shutdown(ctx, nil))
 	}
 	errs = append(errs, s.admin.Shutdown(ctx), s.stopMetrics(ctx), s.manager.Close())
-	s.log.Info("otlp-server stopped")
+	s.log.Info("stopped")
 	return errors.Join(errs...)
 }
 

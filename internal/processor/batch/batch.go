@@ -33,6 +33,24 @@ type Config struct {
 	// MaxPending is how many full batches may wait for the exporters before senders are
 	// pushed back.
 	MaxPending int `toml:"max_pending"`
+	// AckAfterFlush makes Consume return only once the batch holding the data was handed to
+	// the exporters (with their answer), instead of as soon as it is appended. In front of a
+	// disk queue this is what makes an acknowledgement mean "on disk": nothing acknowledged is
+	// lost if the process is killed. Unset: on exactly when an exporter of the pipeline keeps a
+	// disk queue (the server decides).
+	AckAfterFlush *bool `toml:"ack_after_flush"`
+}
+
+// flushResult is shared by the requests of one batch when AckAfterFlush is on.
+type flushResult struct {
+	done chan struct{} // closed once the batch was handed on
+	err  error         // written before done is closed
+}
+
+// pending is a full batch waiting for the flusher.
+type pending struct {
+	b   pipeline.Batch
+	res *flushResult // nil unless AckAfterFlush
 }
 
 // NewDefaultConfig returns the defaults: 8192 items or 200ms, at most 3 MiB per batch.
@@ -82,7 +100,8 @@ type Processor struct {
 	cur      []byte           // guarded by mu; the batch being filled
 	curItems int              // guarded by mu
 	curStart time.Time        // guarded by mu; when cur got its first item
-	ready    []pipeline.Batch // guarded by mu; full batches waiting for the flusher
+	ready    []pending        // guarded by mu; full batches waiting for the flusher
+	curRes   *flushResult     // guarded by mu; the current batch's result (AckAfterFlush)
 	space    chan struct{}    // guarded by mu; closed when ready shrinks
 	closed   bool             // guarded by mu
 	started  bool             // guarded by mu
@@ -169,9 +188,13 @@ func (p *Processor) add(ctx context.Context, body []byte, items int) error {
 		if p.cur == nil {
 			p.cur = p.spareLocked()
 		}
+		if p.ackAfterFlush() {
+			p.curRes = &flushResult{done: make(chan struct{})}
+		}
 	}
 	p.cur = append(p.cur, body...)
 	p.curItems += items
+	res := p.curRes
 	first := p.curItems == items
 	if p.curItems >= p.cfg.SendBatchSize {
 		p.detachLocked()
@@ -184,16 +207,28 @@ func (p *Processor) add(ctx context.Context, body []byte, items int) error {
 		default:
 		}
 	}
-	return nil
+	if res == nil {
+		return nil
+	}
+	select {
+	case <-res.done:
+		return res.err
+	case <-ctx.Done():
+		// The data is in the batch and will be sent; the sender, told to retry, may send it
+		// twice (at-least-once), never zero times.
+		return resilience.Throttled(fmt.Errorf("batch %s: not yet handed to the exporters: %w", p.set.Name, ctx.Err()), time.Second)
+	}
 }
+
+func (p *Processor) ackAfterFlush() bool { return p.cfg.AckAfterFlush != nil && *p.cfg.AckAfterFlush }
 
 // detachLocked moves the current batch to the ready list.
 func (p *Processor) detachLocked() {
 	if p.curItems == 0 {
 		return
 	}
-	p.ready = append(p.ready, pipeline.Batch{Signal: p.set.Signal, Body: p.cur, Items: p.curItems})
-	p.cur, p.curItems = nil, 0
+	p.ready = append(p.ready, pending{b: pipeline.Batch{Signal: p.set.Signal, Body: p.cur, Items: p.curItems}, res: p.curRes})
+	p.cur, p.curItems, p.curRes = nil, 0, nil
 	p.set.Metrics.QueueSize("batch/"+p.set.Name, len(p.ready), p.cfg.MaxPending)
 }
 
@@ -208,12 +243,12 @@ func (p *Processor) spareLocked() []byte {
 
 // next returns the next batch to send: a full one, or the current one once its timeout passed.
 // wait is how long until the current batch times out (0 when nothing is pending).
-func (p *Processor) nextBatch(force bool) (b pipeline.Batch, trigger string, wait time.Duration, ok bool) {
+func (p *Processor) nextBatch(force bool) (b pending, trigger string, wait time.Duration, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.ready) > 0 {
 		b = p.ready[0]
-		p.ready[0] = pipeline.Batch{}
+		p.ready[0] = pending{}
 		p.ready = p.ready[1:]
 		close(p.space)
 		p.space = make(chan struct{})
@@ -226,8 +261,8 @@ func (p *Processor) nextBatch(force bool) (b pipeline.Batch, trigger string, wai
 	if age := time.Since(p.curStart); !force && age < p.cfg.Timeout {
 		return b, "", p.cfg.Timeout - age, false
 	}
-	b = pipeline.Batch{Signal: p.set.Signal, Body: p.cur, Items: p.curItems}
-	p.cur, p.curItems = nil, 0
+	b = pending{b: pipeline.Batch{Signal: p.set.Signal, Body: p.cur, Items: p.curItems}, res: p.curRes}
+	p.cur, p.curItems, p.curRes = nil, 0, nil
 	return b, "timeout", 0, true
 }
 
@@ -265,16 +300,22 @@ func (p *Processor) flushLoop() {
 
 // send delivers b, retrying refusals until the exporters take it or the context ends; what
 // cannot be delivered is counted as dropped.
-func (p *Processor) send(ctx context.Context, b pipeline.Batch, trigger string) {
+func (p *Processor) send(ctx context.Context, pb pending, trigger string) {
+	b := pb.b
 	err := pipeline.Deliver(ctx, p.next, b)
+	if pb.res != nil {
+		pb.res.err = err
+		close(pb.res.done)
+	}
 	p.set.Metrics.BatchSent(p.set.Name, trigger)
 	if err != nil {
 		reason := selftel.ReasonExportFailed
 		if ctx.Err() != nil {
 			reason = selftel.ReasonShutdown
 		}
-		// Exporters count their own permanent failures; count here only what never reached them.
-		if !resilience.IsPermanent(err) {
+		// Exporters count their own permanent failures; count here only what never reached them
+		// and was acknowledged (with AckAfterFlush the senders got the error and keep the data).
+		if !resilience.IsPermanent(err) && pb.res == nil {
 			p.set.Metrics.Dropped(p.set.Signal, reason, b.Items)
 		}
 		p.set.Logger.Error("batch not delivered", "pipeline", p.set.Name, "items", b.Items, "reason", reason, "error", err)

@@ -279,3 +279,38 @@ func BenchmarkConsume512(b *testing.B) {
 		}
 	}
 }
+
+func TestAckAfterFlush(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSink()
+		on := true
+		cfg := NewDefaultConfig()
+		cfg.AckAfterFlush = &on
+		cfg.Timeout = 200 * time.Millisecond
+		p := newProc(t, cfg, s)
+		start := time.Now()
+		errc := make(chan error, 2)
+		for i := 0; i < 2; i++ {
+			go func() { errc <- p.Consume(context.Background(), request(t, i*10, 10)) }()
+		}
+		for i := 0; i < 2; i++ {
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Both requests were acknowledged only once their batch was delivered, at the timeout.
+		if d := time.Since(start); d < 200*time.Millisecond {
+			t.Fatalf("acknowledged after %s, before the batch was sent", d)
+		}
+		_, ids := s.snapshot()
+		checkAll(t, ids, 20)
+
+		// A refusal reaches the senders instead of being counted as dropped.
+		s.fail = resilience.Permanent(errors.New("bad batch"))
+		err := p.Consume(context.Background(), request(t, 20, 10))
+		if !resilience.IsPermanent(err) {
+			t.Fatalf("want the exporters' permanent error, got %v", err)
+		}
+		p.Shutdown(context.Background())
+	})
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/otlp-dev/otlp/internal/pipeline"
+	"github.com/otlp-dev/otlp/internal/testutil"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "otlp-agent-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "otlp-agent")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type logBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestAgentDefaultsForwardThroughDiskQueue runs the agent with no file, only the environment a
+// deployment sets: spans from the official SDK reach the collector (a test OTLP receiver), host
+// metrics flow too, the disk queue lives in the working directory, and /metrics reports it.
+func TestAgentDefaultsForwardThroughDiskQueue(t *testing.T) {
+	sink := testutil.NewSink(t)
+	work := t.TempDir()
+	grpcAddr, httpAddr, adminAddr := freePort(t), freePort(t), freePort(t)
+	cmd := exec.Command(binary)
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "OTLP_CONFIG_PATH=",
+		"OTLP_COLLECTOR_ENDPOINT=http://"+sink.GRPCAddr,
+		"OTLP_GRPC_ENDPOINT="+grpcAddr, "OTLP_HTTP_ENDPOINT="+httpAddr, "OTLP_ADMIN_ENDPOINT="+adminAddr)
+	var logs logBuf
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			t.Logf("agent log:\n%s", logs.String())
+		}
+	}()
+	waitReady(t, "http://"+adminAddr+"/ready")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(grpcAddr), otlptracegrpc.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp))
+	for i := 0; i < 200; i++ {
+		_, sp := tp.Tracer("agent-test").Start(ctx, fmt.Sprintf("op-%d", i))
+		sp.End()
+	}
+	if err := tp.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.WaitSpans(ctx, 200); err != nil {
+		t.Fatalf("spans through the agent: %v", err)
+	}
+	if err := sink.WaitItems(ctx, pipeline.SignalMetrics, 1); err != nil {
+		t.Fatalf("host metrics through the agent: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(work, "otlp-agent-queue")); err != nil {
+		t.Fatalf("disk queue directory: %v", err)
+	}
+	resp, err := http.Get("http://" + adminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"otlp_queue_disk_bytes", "otlp_queue_oldest_item_age_seconds", "otlp_received_spans_total", "otlp_dropped_spans_total"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("no exit after SIGTERM")
+	}
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // polling another process's port
+	}
+	t.Fatalf("%s never ready", url)
+}
