@@ -97,15 +97,15 @@ type Processor struct {
 	next pipeline.Consumer
 
 	mu       sync.Mutex
-	cur      []byte           // guarded by mu; the batch being filled
-	curItems int              // guarded by mu
-	curStart time.Time        // guarded by mu; when cur got its first item
-	ready    []pending        // guarded by mu; full batches waiting for the flusher
-	curRes   *flushResult     // guarded by mu; the current batch's result (AckAfterFlush)
-	space    chan struct{}    // guarded by mu; closed when ready shrinks
-	closed   bool             // guarded by mu
-	started  bool             // guarded by mu
-	spare    [][]byte         // guarded by mu; recycled batch buffers
+	cur      []byte        // guarded by mu; the batch being filled
+	curItems int           // guarded by mu
+	curStart time.Time     // guarded by mu; when cur got its first item
+	ready    []pending     // guarded by mu; full batches waiting for the flusher
+	curRes   *flushResult  // guarded by mu; the current batch's result (AckAfterFlush)
+	space    chan struct{} // guarded by mu; closed when ready shrinks
+	closed   bool          // guarded by mu
+	started  bool          // guarded by mu
+	spare    [][]byte      // guarded by mu; recycled batch buffers
 
 	kick    chan struct{} // buffered 1: the flusher has something to look at
 	stop    chan struct{} // closed by Shutdown
