@@ -52,7 +52,7 @@ func newNode(t *testing.T, dir, name, bin string) *node {
 			_ = n.p.cmd.Process.Kill()
 			<-n.p.done
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("CHAOS_LOGS") != "" {
 			n.dumpLog(t)
 		}
 	})

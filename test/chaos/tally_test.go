@@ -119,18 +119,3 @@ func score(c *client, t *tally) (result, []int) {
 	}
 	return r, lostReqs
 }
-
-// complete reports whether every acknowledged span id is in t.
-func complete(c *client, t *tally) bool {
-	for i := range c.acked {
-		if !c.acked[i].Load() {
-			continue
-		}
-		for k := range c.spansPer {
-			if t.copies[uint64(i*c.spansPer+k)] == 0 {
-				return false
-			}
-		}
-	}
-	return true
-}
