@@ -196,7 +196,10 @@ func (b *Breaker) allowLocked(now time.Time) (p Permit, wait time.Duration, ok b
 			}
 			soonest = min(soonest, left)
 		}
-		return Permit{}, soonest, false
+		// A trial usually ends long before its deadline and then decides for everyone: suggest
+		// a short wait rather than the whole trial timeout, or callers stall on a healthy
+		// endpoint (seen with an exporter's workers behind one trial).
+		return Permit{}, max(min(soonest, b.cfg.RecoveryTimeout/10), time.Millisecond), false
 	}
 	return Permit{}, 0, false
 }
