@@ -11,8 +11,10 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
@@ -124,6 +126,12 @@ func dialOptions(cfg Config) ([]grpc.DialOption, error) {
 		grpc.WithWriteBufferSize(256 << 10),
 		grpc.WithInitialWindowSize(1 << 20),
 		grpc.WithInitialConnWindowSize(4 << 20),
+		// gRPC's default reconnect backoff grows to 120s: a collector back after an outage
+		// would wait minutes for traffic while data queues up. Cap it at a few seconds.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}),
 	}
 	if cfg.Keepalive.Time > 0 {
 		opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{
