@@ -154,3 +154,39 @@ func TestAgentProfile(t *testing.T) {
 		t.Fatalf("agent traces receivers = %v", got)
 	}
 }
+
+func TestResilienceSectionSetsExporterDefaults(t *testing.T) {
+	c, err := Parse([]byte(`
+[otlp.resilience]
+circuit_breaker = { failure_threshold = 7, recovery_timeout = "3s" }
+retry = { max_attempts = 4, base_delay = "50ms", max_delay = "2s" }
+timeout = { write = "4s" }
+[exporters.otlp]
+endpoint = "up:4317"
+[exporters."otlp/own"]
+endpoint = "up:4317"
+timeout = "9s"
+[exporters."otlp/own".retry]
+initial_interval = "1s"
+max_interval = "1s"
+[exporters.debug]
+[pipelines.traces]
+receivers = ["otlp"]
+exporters = ["otlp", "otlp/own", "debug"]
+[receivers.otlp]
+`), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.Exporters["otlp"].OTLP
+	if e.Retry.MaxAttempts != 4 || e.Retry.InitialInterval != 50*time.Millisecond || e.Retry.MaxInterval != 2*time.Second || e.Timeout != 4*time.Second {
+		t.Fatalf("retry/timeout defaults not applied: %+v %s", e.Retry, e.Timeout)
+	}
+	if cb := e.Balancer.CircuitBreaker; cb.FailureThreshold != 7 || cb.RecoveryTimeout != 3*time.Second {
+		t.Fatalf("breaker defaults not applied: %+v", cb)
+	}
+	own := c.Exporters["otlp/own"].OTLP
+	if own.Retry.InitialInterval != time.Second || own.Timeout != 9*time.Second || own.Retry.MaxAttempts != 0 {
+		t.Fatalf("an exporter's own settings were overridden: %+v %s", own.Retry, own.Timeout)
+	}
+}

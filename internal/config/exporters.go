@@ -128,11 +128,30 @@ func applyResilienceDefaults(c *Config, r resilience.Config, md toml.MetaData) {
 				retry.MaxInterval = retry.InitialInterval
 			}
 		}
+		if cb := breakerOf(e); cb != nil && !md.IsDefined("exporters", name, "balancer", "circuit_breaker") {
+			if md.IsDefined("otlp", "resilience", "circuit_breaker", "failure_threshold") {
+				cb.FailureThreshold = r.CircuitBreaker.FailureThreshold
+			}
+			if md.IsDefined("otlp", "resilience", "circuit_breaker", "recovery_timeout") {
+				cb.RecoveryTimeout = r.CircuitBreaker.RecoveryTimeout
+			}
+		}
 		if writeSet && !md.IsDefined("exporters", name, "timeout") {
 			*timeout = r.Timeout.Write
 		}
 		c.Exporters[name] = e
 	}
+}
+
+// breakerOf is the per-endpoint circuit breaker configuration of a network exporter.
+func breakerOf(e Exporter) *resilience.BreakerConfig {
+	switch {
+	case e.OTLP != nil:
+		return &e.OTLP.Balancer.CircuitBreaker
+	case e.OTLPHTTP != nil:
+		return &e.OTLPHTTP.Balancer.CircuitBreaker
+	}
+	return nil
 }
 
 // Durable reports whether the exporter keeps a disk queue, so that data is safe once it
