@@ -309,6 +309,7 @@ func (s *Sender) work() {
 			s.fail(it.Batch, err)
 		}
 		it.Done(true)
+		s.gauge() // a durable queue counts a record until it is acknowledged
 	}
 }
 
