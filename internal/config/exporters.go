@@ -15,48 +15,39 @@ import (
 
 // exporter builds the default pipelines' upstream exporter from [otlp.transport].
 func (t Transport) exporter() Exporter {
-	var endpoint string
-	var endpoints []string
-	if len(t.Endpoints) == 1 {
-		endpoint = t.Endpoints[0]
-	} else {
-		endpoints = slices.Clone(t.Endpoints) // normalised below; the user's list stays as written
-	}
+	eps := slices.Clone(t.Endpoints) // normalised below; the user's list stays as written
 	if t.Protocol == "http" {
 		cfg := otlphttp.NewDefaultConfig()
-		cfg.Endpoint, cfg.Endpoints = endpoint, endpoints
-		if t.QueueDir != "" {
-			cfg.Queue.Storage, cfg.Queue.Disk.Dir = sender.StorageDisk, t.QueueDir
-		}
-		cfg.Timeout = t.Timeout
-		cfg.TLS.Insecure = t.Insecure
-		if t.Compression != "" {
-			cfg.Compression = t.Compression
-		}
+		t.apply(eps, &cfg.Endpoint, &cfg.Endpoints, &cfg.Queue, &cfg.Timeout, &cfg.TLS.Insecure, &cfg.Compression, &cfg.Retry)
 		cfg.Headers = t.Headers
-		cfg.Retry.MaxAttempts = t.RetryAttempts
 		return Exporter{Type: "otlphttp", OTLPHTTP: &cfg}
 	}
-	cfg := otlpgrpc.NewDefaultConfig()
 	// gRPC endpoints are host:port; accept the URL form users copy from SDK settings.
-	for i, e := range endpoints {
-		endpoints[i] = grpcHostPort(e, &t)
+	for i, e := range eps {
+		eps[i] = grpcHostPort(e, &t)
 	}
-	if endpoint != "" {
-		endpoint = grpcHostPort(endpoint, &t)
-	}
-	cfg.Endpoint, cfg.Endpoints = endpoint, endpoints
-	if t.QueueDir != "" {
-		cfg.Queue.Storage, cfg.Queue.Disk.Dir = sender.StorageDisk, t.QueueDir
-	}
-	cfg.Timeout = t.Timeout
-	cfg.TLS.Insecure = t.Insecure
-	if t.Compression != "" {
-		cfg.Compression = t.Compression
-	}
+	cfg := otlpgrpc.NewDefaultConfig()
+	t.apply(eps, &cfg.Endpoint, &cfg.Endpoints, &cfg.Queue, &cfg.Timeout, &cfg.TLS.Insecure, &cfg.Compression, &cfg.Retry)
 	cfg.Headers = t.Headers
-	cfg.Retry.MaxAttempts = t.RetryAttempts
 	return Exporter{Type: "otlp", OTLP: &cfg}
+}
+
+// apply sets the fields both network exporters share from the transport section.
+func (t Transport) apply(eps []string, endpoint *string, endpoints *[]string, q *sender.QueueConfig,
+	timeout *time.Duration, insecure *bool, compression *string, retry *sender.RetryConfig) {
+	if len(eps) == 1 {
+		*endpoint = eps[0]
+	} else {
+		*endpoints = eps
+	}
+	if t.QueueDir != "" {
+		q.Storage, q.Disk.Dir = sender.StorageDisk, t.QueueDir
+	}
+	*timeout, *insecure = t.Timeout, t.Insecure
+	if t.Compression != "" {
+		*compression = t.Compression
+	}
+	retry.MaxAttempts = t.RetryAttempts
 }
 
 // grpcHostPort strips an http:// (plaintext) or https:// scheme from a gRPC endpoint.
