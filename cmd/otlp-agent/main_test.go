@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,28 +24,15 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "otlp-agent-test")
+	bin, cleanup, err := testutil.BuildMain("otlp-agent")
 	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "otlp-agent")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	binary = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 type logBuf struct {
@@ -72,7 +58,7 @@ func (l *logBuf) String() string {
 func TestAgentDefaultsForwardThroughDiskQueue(t *testing.T) {
 	sink := testutil.NewSink(t)
 	work := t.TempDir()
-	grpcAddr, httpAddr, adminAddr := freePort(t), freePort(t), freePort(t)
+	grpcAddr, httpAddr, adminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	cmd := exec.Command(binary)
 	cmd.Dir = work
 	cmd.Env = append(os.Environ(), "OTLP_CONFIG_PATH=",

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,29 +21,15 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "otlp-server-test")
+	bin, cleanup, err := testutil.BuildMain("otlp-server")
 	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "otlp-server")
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	binary = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // proc is a running otlp-server whose stderr is captured.
@@ -150,7 +135,7 @@ func TestProcessTelemetrygenReloadAndDrain(t *testing.T) {
 	sink := testutil.NewSink(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "otlp.toml")
-	grpcAddr, httpAddr, adminAddr := freePort(t), freePort(t), freePort(t)
+	grpcAddr, httpAddr, adminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	writeConfig(t, path, grpcAddr, httpAddr, adminAddr, sink.GRPCAddr)
 	p := start(t, "--config", path)
 	waitHTTP(t, "http://"+adminAddr+"/ready", 200)
@@ -235,7 +220,7 @@ func TestCheckConfig(t *testing.T) {
 // TestDefaultsNeedNoFile starts the binary with no configuration on free ports (through the
 // environment overrides) and checks that it serves /health and logs a batch summary.
 func TestDefaultsNeedNoFile(t *testing.T) {
-	grpcAddr, httpAddr, adminAddr := freePort(t), freePort(t), freePort(t)
+	grpcAddr, httpAddr, adminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	p := &proc{cmd: exec.Command(binary), done: make(chan error, 1)}
 	p.cmd.Env = append(os.Environ(), "OTLP_CONFIG_PATH=", "OTLP_GRPC_ENDPOINT="+grpcAddr, "OTLP_HTTP_ENDPOINT="+httpAddr, "OTLP_ADMIN_ENDPOINT="+adminAddr)
 	p.cmd.Stderr = p
