@@ -35,6 +35,13 @@ type options struct {
 	OutDir       string
 	Ours         string // "otlp", or "otelcol" to put the Collector in both slots
 	Shapes       []string
+	Suite        string // "collector" (bench/collector.sh) or "agent" (bench/agent.sh)
+	OtlpAgent    string // our otlp-agent binary (agent suite)
+
+	// The agent suite's loss scenario.
+	LossSpans int64         // spans sent while the sink is down
+	Outage    time.Duration // how long the sink stays down after the load ended
+	LossStall time.Duration // give up waiting for the rest after this long without progress
 
 	Spans        int64
 	SpansAttrs10 int64 // 0: Spans/3 (each of those spans costs about three times as much)
@@ -69,14 +76,19 @@ func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("collectorbench", flag.ContinueOnError)
 	fs.StringVar(&o.Telemetrygen, "telemetrygen", "bench/out/bin/telemetrygen", "telemetrygen binary")
-	fs.StringVar(&o.Otelcol, "otelcol", "bench/out/otelcol-bench/otelcol-bench", "OpenTelemetry Collector binary")
+	fs.StringVar(&o.Otelcol, "otelcol", "bench/out/otelcol-bench/otelcol-bench", "OpenTelemetry Collector binary (agent suite default: bench/out/otelcol-agentbench/otelcol-agentbench)")
 	fs.StringVar(&o.OtlpServer, "otlp-server", "bench/out/bin/otlp-server", "our otlp-server binary")
 	fs.StringVar(&o.Sink, "sink", "bench/out/bin/otlpsink", "otlpsink binary")
-	fs.StringVar(&o.ConfigDir, "configs", "bench/collector", "directory of the collector configs")
-	fs.StringVar(&o.OutDir, "out", "bench/out/collector", "directory for results and logs")
+	fs.StringVar(&o.ConfigDir, "configs", "bench/collector", "directory of the collector configs (agent suite default: bench/agent)")
+	fs.StringVar(&o.OutDir, "out", "bench/out/collector", "directory for results and logs (agent suite default: bench/out/agent)")
+	fs.StringVar(&o.Suite, "suite", "collector", `"collector": otlp-server against the Collector; "agent": otlp-agent's disk queue against the Collector's persistent queue (defaults below change with it)`)
+	fs.StringVar(&o.OtlpAgent, "otlp-agent", "bench/out/bin/otlp-agent", "our otlp-agent binary (agent suite)")
+	fs.Int64Var(&o.LossSpans, "loss-spans", 20_000, "agent-loss: spans sent while the sink is down")
+	fs.DurationVar(&o.Outage, "outage", 25*time.Second, "agent-loss: how long the sink stays down after the load ended (longer than the Collector's 10s retry window)")
+	fs.DurationVar(&o.LossStall, "loss-stall", 60*time.Second, "agent-loss: give up after this long without progress once the sink is up (our retry backoff reaches 30s ±50%)")
 	fs.StringVar(&o.Ours, "ours", "otlp", `collector in the "ours" slot: otlp, or otelcol to check the bench itself`)
-	shapes := fs.String("shapes", "nop,otlp,otlp-attrs10", "comma-separated shapes: nop, otlp, otlp-attrs10")
-	fs.Int64Var(&o.Spans, "spans", 3_000_000, "spans telemetrygen sends per run")
+	shapes := fs.String("shapes", "nop,otlp,otlp-attrs10", "comma-separated shapes: nop, otlp, otlp-attrs10 (agent suite: agent-durable, agent-interval, agent-loss; default all three)")
+	fs.Int64Var(&o.Spans, "spans", 3_000_000, "spans telemetrygen sends per run (agent suite default: 300000)")
 	fs.Int64Var(&o.SpansAttrs10, "spans-attrs10", 0, "spans per run of otlp-attrs10 (0: a third of -spans)")
 	fs.IntVar(&o.ChildSpans, "child-spans", 1, "telemetrygen child spans per trace (a trace is 1+child-spans spans)")
 	fs.IntVar(&o.BatchSize, "batch-size", 512, "telemetrygen spans per export request")
@@ -93,6 +105,28 @@ func parseFlags(args []string) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	switch o.Suite {
+	case "collector":
+	case "agent":
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, v := range map[string]string{
+			"otelcol": "bench/out/otelcol-agentbench/otelcol-agentbench",
+			"configs": "bench/agent",
+			"out":     "bench/out/agent",
+			"shapes":  "agent-durable,agent-interval,agent-loss",
+			"spans":   "300000",
+		} {
+			if !set[name] {
+				_ = fs.Set(name, v)
+			}
+		}
+		if o.LossSpans < int64(1+o.ChildSpans) || o.Outage <= 0 || o.LossStall <= 0 {
+			return o, errors.New("need -loss-spans >= 1+child-spans, -outage > 0, -loss-stall > 0")
+		}
+	default:
+		return o, fmt.Errorf("-suite %q: want collector or agent", o.Suite)
 	}
 	o.Shapes = strings.Split(*shapes, ",")
 	if o.SpansAttrs10 == 0 {
@@ -174,18 +208,22 @@ func runMain(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var shapes []shape
 	known := knownShapes(o)
+	theirs, ours, err := targets(o)
+	if o.Suite == "agent" {
+		known = agentShapes(o)
+		theirs, ours, err = agentTargets(o)
+	}
+	if err != nil {
+		return err
+	}
+	var shapes []shape
 	for _, name := range o.Shapes {
 		s, ok := known[strings.TrimSpace(name)]
 		if !ok {
 			return fmt.Errorf("unknown shape %q", name)
 		}
 		shapes = append(shapes, s)
-	}
-	theirs, ours, err := targets(o)
-	if err != nil {
-		return err
 	}
 	if err := os.MkdirAll(filepath.Join(o.OutDir, "logs"), 0o755); err != nil {
 		return err
@@ -202,23 +240,24 @@ func runMain(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer sinkLog.Close()
-	sink, err := startProc(o.Sink, []string{"-grpc", o.SinkGRPC, "-http", o.SinkHTTP}, nil, sinkLog)
-	if err != nil {
+	rn.sinkLog = sinkLog
+	if err := rn.startSink(ctx); err != nil {
 		return err
 	}
-	defer sink.stop(5 * time.Second)
-	if err := rn.waitSink(ctx, sink); err != nil {
-		return fmt.Errorf("sink not ready: %w", err)
-	}
+	defer rn.stopSink()
 
 	fmt.Fprintf(stdout, "load: telemetrygen traces, 1 worker, unthrottled, %d child spans per trace, %d spans per request\n",
 		o.ChildSpans, o.BatchSize)
 	var pairs []pair
 	var runErr error
 	for _, s := range shapes {
+		run := rn.run
+		if s.Loss {
+			run = rn.runLoss
+		}
 		p := pair{Shape: s.Name}
-		p.Theirs = rn.run(ctx, theirs, s)
-		p.Ours = rn.run(ctx, ours, s)
+		p.Theirs = run(ctx, theirs, s)
+		p.Ours = run(ctx, ours, s)
 		pairs = append(pairs, p)
 		runErr = errors.Join(runErr, p.Theirs.Err, p.Ours.Err)
 		if ctx.Err() != nil {
@@ -226,6 +265,15 @@ func runMain(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 
+	if o.Suite == "agent" {
+		if err := reportAgent(stdout, o.OutDir, pairs); err != nil {
+			return err
+		}
+		if runErr != nil {
+			return errRunsFailed
+		}
+		return nil
+	}
 	fmt.Fprintln(stdout)
 	if err := writeTable(stdout, pairs); err != nil {
 		return err
@@ -240,6 +288,31 @@ func runMain(ctx context.Context, args []string, stdout io.Writer) error {
 		return errRunsFailed
 	}
 	return nil
+}
+
+// startSink starts the sink (its log appends to rn.sinkLog) and waits until it answers; its
+// count starts at zero.
+func (rn *runner) startSink(ctx context.Context) error {
+	o := rn.opts
+	p, err := startProc(o.Sink, []string{"-grpc", o.SinkGRPC, "-http", o.SinkHTTP}, nil, rn.sinkLog)
+	if err != nil {
+		return err
+	}
+	rn.sinkProc = p
+	if err := rn.waitSink(ctx, p); err != nil {
+		return fmt.Errorf("sink not ready: %w", err)
+	}
+	return nil
+}
+
+// stopSink stops the sink if it runs.
+func (rn *runner) stopSink() error {
+	p := rn.sinkProc
+	if p == nil {
+		return nil
+	}
+	rn.sinkProc = nil
+	return p.stop(5 * time.Second)
 }
 
 // waitSink polls the sink's count endpoint until it answers.

@@ -88,3 +88,50 @@ func parseStatusKB(b []byte, key string) (int64, error) {
 	}
 	return 0, fmt.Errorf("status: no %s line: %w", key, errProcFormat)
 }
+
+// ioBytes are the storage counters of /proc/PID/io.
+type ioBytes struct {
+	Write     int64 // write_bytes: bytes the process caused to be sent to storage (page cache included)
+	Cancelled int64 // cancelled_write_bytes: of those, dropped before writeback (truncated files)
+}
+
+// procIO returns a live process's storage write counters.
+func procIO(pid int) (ioBytes, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return ioBytes{}, err
+	}
+	return parseIO(b)
+}
+
+// parseIO reads write_bytes and cancelled_write_bytes from /proc/PID/io ("key: N" lines).
+func parseIO(b []byte) (ioBytes, error) {
+	var v ioBytes
+	var seen uint8 // bit 0: write_bytes, bit 1: cancelled_write_bytes
+	for line := range bytes.Lines(b) {
+		key, val, ok := bytes.Cut(bytes.TrimSpace(line), []byte(":"))
+		if !ok {
+			continue
+		}
+		var dst *int64
+		var bit uint8
+		switch string(key) {
+		case "write_bytes":
+			dst, bit = &v.Write, 1
+		case "cancelled_write_bytes":
+			dst, bit = &v.Cancelled, 2
+		default:
+			continue
+		}
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(val)), 10, 64)
+		if err != nil || n < 0 {
+			return ioBytes{}, fmt.Errorf("io: %q: %w", bytes.TrimSpace(line), errProcFormat)
+		}
+		*dst = n
+		seen |= bit
+	}
+	if seen != 3 {
+		return ioBytes{}, fmt.Errorf("io: write_bytes or cancelled_write_bytes missing: %w", errProcFormat)
+	}
+	return v, nil
+}

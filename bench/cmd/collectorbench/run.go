@@ -23,6 +23,13 @@ type target struct {
 	ReadyURL string            // answers 200 once the collector has started
 	// NopDelivered counts spans through the nop pipeline.
 	NopDelivered counter
+	// LiveURL answers 200 once the process serves, even while its upstream is down (the loss
+	// scenario starts collectors with the sink down). Empty: ReadyURL.
+	LiveURL string
+	// Dropped counts spans the collector itself reports as given up (the loss scenario).
+	Dropped counter
+	// Durability describes the queue setting per pipeline, for the agent suite's table.
+	Durability map[string]string
 }
 
 // shape is one pipeline and load.
@@ -31,11 +38,17 @@ type shape struct {
 	Pipeline string   // config key: "nop" counts at the collector, "otlp" at the sink
 	GenArgs  []string // extra telemetrygen flags
 	Spans    int64    // spans per run
+	// Loss runs the agent suite's loss scenario (runLoss) instead of the throughput run.
+	Loss bool
+	// Disk gives the collector a fresh queue directory (BENCH_QUEUE_DIR) and measures the bytes
+	// it writes to storage.
+	Disk bool
 }
 
 // result is what one run of one target on one shape measured.
 type result struct {
 	Shape, Target string
+	Queue         string // the target's durability setting for the shape (agent suite)
 	Sent, Arrived int64
 	CPU           time.Duration // collector utime+stime from ready to the last span
 	ReadyRSS      int64         // collector VmRSS once ready, bytes
@@ -43,6 +56,9 @@ type result struct {
 	Load          time.Duration // telemetrygen wall time
 	GenCPU        time.Duration // telemetrygen utime+stime
 	GenRSS        int64         // telemetrygen peak RSS, bytes (it queues the whole run)
+	Disk          ioBytes       // collector storage writes over the same window as CPU (Disk shapes)
+	Dropped       int64         // spans the collector reported dropped (loss scenario)
+	Settle        time.Duration // loss scenario: from the sink's start until all spans were accounted
 	Err           error
 }
 
@@ -63,12 +79,15 @@ type runner struct {
 	hc     *http.Client
 	sink   counter
 	stdout io.Writer // progress lines
+
+	sinkLog  io.Writer // the sink's output, across restarts
+	sinkProc *proc     // the running sink; nil while it is down
 }
 
 // run measures one target on one shape. The collector is started here and always stopped
 // before run returns; errors are kept in the result so the other runs still happen.
 func (rn *runner) run(ctx context.Context, t target, s shape) (res result) {
-	res = result{Shape: s.Name, Target: t.Name}
+	res = result{Shape: s.Name, Target: t.Name, Queue: t.Durability[s.Pipeline]}
 	traces := s.Spans / int64(1+rn.opts.ChildSpans)
 	res.Sent = traces * int64(1+rn.opts.ChildSpans)
 	fmt.Fprintf(rn.stdout, "run %s %s: %d spans\n", s.Name, t.Name, res.Sent)
@@ -94,7 +113,13 @@ func (rn *runner) run(ctx context.Context, t target, s shape) (res result) {
 	}
 	defer logf.Close()
 
-	p, err := startProc(t.Bin, []string{"--config", cfg}, nil, logf)
+	env, cleanup, err := rn.queueDir(s, t)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer cleanup()
+	p, err := startProc(t.Bin, []string{"--config", cfg}, env, logf)
 	if err != nil {
 		res.Err = err
 		return res
@@ -123,6 +148,13 @@ func (rn *runner) run(ctx context.Context, t target, s shape) (res result) {
 		res.Err = err
 		return res
 	}
+	var io0 ioBytes
+	if s.Disk {
+		if io0, err = procIO(p.pid()); err != nil {
+			res.Err = err
+			return res
+		}
+	}
 
 	genLog, err := os.Create(filepath.Join(logDir, s.Name+"-"+t.Name+".telemetrygen.log"))
 	if err != nil {
@@ -146,9 +178,34 @@ func (rn *runner) run(ctx context.Context, t target, s shape) (res result) {
 		return res
 	}
 	res.CPU = cpu1 - cpu0
+	if s.Disk {
+		io1, err := procIO(p.pid())
+		res.Err = errors.Join(res.Err, err)
+		res.Disk = ioBytes{Write: io1.Write - io0.Write, Cancelled: io1.Cancelled - io0.Cancelled}
+	}
 	res.PeakRSS, err = procPeakRSS(p.pid())
 	res.Err = errors.Join(res.Err, err)
 	return res
+}
+
+// queueDir prepares a fresh, empty queue directory for a Disk shape and returns the
+// environment that names it (BENCH_QUEUE_DIR, absolute) and a cleanup that removes it; call
+// cleanup after the collector stopped. Other shapes get neither.
+func (rn *runner) queueDir(s shape, t target) (env []string, cleanup func(), err error) {
+	if !s.Disk {
+		return nil, func() {}, nil
+	}
+	dir, err := filepath.Abs(filepath.Join(rn.opts.OutDir, "queues", s.Name+"-"+t.Name))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	return []string{"BENCH_QUEUE_DIR=" + dir}, func() { _ = os.RemoveAll(dir) }, nil
 }
 
 // waitReady polls until the receiver accepts TCP connections and readyURL answers 200.

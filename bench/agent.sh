@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# bench/agent.sh: our otlp-agent's durable path against the OpenTelemetry Collector's persistent
+# sending queue (file_storage extension), under the same telemetrygen load, one after the other:
+#   agent-durable   otlp in -> batch -> disk queue, fsync per batch -> otlp/gRPC out to a sink
+#                   (ours: fsync = "always"; the Collector: file_storage fsync: true)
+#   agent-interval  as agent-durable, ours at fsync = "interval" (1s), the Collector at its
+#                   default fsync: false
+#   agent-loss      the sink down longer than the Collector's retry window (10s in its config):
+#                   spans sent, then the sink started; what did not arrive is lost
+# It prints a table, the verdicts, then (ours/theirs; agent-durable's line last):
+#   ratio agent-interval spans_per_cpu=<x.xx> peak_rss=<x.xx> lost=<our lost spans>
+#   ratio agent-durable spans_per_cpu=<x.xx> peak_rss=<x.xx> lost=<our lost spans, loss scenario included>
+#
+# No arguments needed: it installs what it needs into bench/out (cached, shared with
+# bench/collector.sh; delete bench/out to start over). Optional environment:
+#   BENCH_SPANS=300000           spans per throughput run
+#   BENCH_LOSS_SPANS=20000       spans sent while the sink is down
+#   BENCH_OUTAGE=25s             how long the sink stays down after the load ended
+#   BENCH_SHAPES=agent-durable,agent-interval,agent-loss
+# Extra arguments are passed to the driver (bench/cmd/collectorbench -h lists them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILDER_VERSION=v0.162.0      # newer collector modules need a module the proxy refuses
+TELEMETRYGEN_VERSION=v0.161.0
+OUT=bench/out
+BIN=$OUT/bin
+RESULTS=$OUT/agent
+OTELCOL=$OUT/otelcol-agentbench/otelcol-agentbench
+mkdir -p "$BIN" "$RESULTS"
+export GOBIN="$PWD/$BIN"
+
+log() { printf '%s\n' "$*" >&2; }
+
+# stamp NAME VALUE: true when bench/out holds NAME built from VALUE.
+stamped() { [[ -f $OUT/.stamp-$1 && "$(cat "$OUT/.stamp-$1")" == "$2" ]]; }
+stamp() { printf '%s' "$2" >"$OUT/.stamp-$1"; }
+
+# 1. The Collector builder and a Collector with file_storage built from bench/agent/manifest.yaml.
+if ! stamped builder "$BUILDER_VERSION" || [[ ! -x $BIN/builder ]]; then
+	log "installing builder $BUILDER_VERSION"
+	go install "go.opentelemetry.io/collector/cmd/builder@$BUILDER_VERSION"
+	stamp builder "$BUILDER_VERSION"
+fi
+manifest_sum=$(sha256sum bench/agent/manifest.yaml | cut -d' ' -f1)
+if ! stamped otelcol-agent "$BUILDER_VERSION $manifest_sum" || [[ ! -x $OTELCOL ]]; then
+	log "building otelcol-agentbench with the builder (takes a minute or two)"
+	"$BIN/builder" --config=bench/agent/manifest.yaml >"$OUT/builder-agent.log" 2>&1 ||
+		{ tail -30 "$OUT/builder-agent.log" >&2; exit 1; }
+	stamp otelcol-agent "$BUILDER_VERSION $manifest_sum"
+fi
+
+# 2. telemetrygen.
+if ! stamped telemetrygen "$TELEMETRYGEN_VERSION" || [[ ! -x $BIN/telemetrygen ]]; then
+	log "installing telemetrygen $TELEMETRYGEN_VERSION"
+	go install "github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@$TELEMETRYGEN_VERSION"
+	stamp telemetrygen "$TELEMETRYGEN_VERSION"
+fi
+
+# 3. Ours, the sink and the driver (go build caches, so this is quick when nothing changed).
+go build -o "$BIN/otlpsink" ./bench/cmd/otlpsink
+go build -o "$BIN/collectorbench" ./bench/cmd/collectorbench
+go build -o "$BIN/otlp-agent" ./cmd/otlp-agent
+
+# 4. Measure.
+{
+	echo "# bench/agent.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "# commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (dirty)')"
+	echo "# $(go version) · $(nproc) cores · $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+	echo "# $($OTELCOL --version 2>/dev/null) · telemetrygen $TELEMETRYGEN_VERSION · queues on $(df -T "$RESULTS" | awk 'NR==2{print $2}')"
+	"$BIN/collectorbench" -suite agent -otelcol "$OTELCOL" \
+		-spans "${BENCH_SPANS:-300000}" \
+		-loss-spans "${BENCH_LOSS_SPANS:-20000}" \
+		-outage "${BENCH_OUTAGE:-25s}" \
+		-shapes "${BENCH_SHAPES:-agent-durable,agent-interval,agent-loss}" \
+		-configs bench/agent -out "$RESULTS" "$@"
+} 2>&1 | tee "$RESULTS/output.txt"
