@@ -2,8 +2,6 @@ package otlpenc
 
 import (
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/sdk/instrumentation"
-	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -12,13 +10,8 @@ import (
 const (
 	reqResourceSpans = 1
 
-	rsResource   = 1
 	rsScopeSpans = 2
-	rsSchemaURL  = 3
-
-	ssScope     = 1
-	ssSpans     = 2
-	ssSchemaURL = 3
+	ssSpans      = 2
 
 	spTraceID      = 1
 	spSpanID       = 2
@@ -56,85 +49,23 @@ const (
 	flagIsRemote    = 0x200
 )
 
-// group is the spans of one resource and scope, by index.
-type group struct {
-	res   *resource.Resource
-	scope instrumentation.Scope
-	idx   []int
-}
-
 // TraceEncoder encodes spans into ExportTraceServiceRequest bytes. It keeps scratch space
 // between calls: one encoder per goroutine.
 type TraceEncoder struct {
-	groups []group
+	g grouper
 }
 
 // AppendSpans appends the request holding spans to dst. Spans are grouped by resource and
 // instrumentation scope, in the order they first appear.
 func (e *TraceEncoder) AppendSpans(dst []byte, spans []sdktrace.ReadOnlySpan) []byte {
-	e.groupSpans(spans)
-	w := buf{b: dst}
-	for i := range e.groups {
-		g := &e.groups[i]
-		if g.idx == nil {
-			continue // written with an earlier group of the same resource
-		}
-		rs := w.open(reqResourceSpans)
-		w.resource(rsResource, g.res)
-		for j := i; j < len(e.groups); j++ {
-			h := &e.groups[j]
-			if h.idx == nil || h.res != g.res {
-				continue
-			}
-			ss := w.open(rsScopeSpans)
-			w.scope(ssScope, h.scope)
-			for _, k := range h.idx {
-				w.span(ssSpans, spans[k])
-			}
-			w.stringField(ssSchemaURL, h.scope.SchemaURL)
-			w.close(ss)
-			if j != i {
-				h.idx = nil
-			}
-		}
-		if g.res != nil {
-			w.stringField(rsSchemaURL, g.res.SchemaURL())
-		}
-		w.close(rs)
-		g.idx = nil
-	}
-	e.reset()
-	return w.b
-}
-
-func (e *TraceEncoder) groupSpans(spans []sdktrace.ReadOnlySpan) {
 	for k, sp := range spans {
-		if sp == nil {
-			continue
-		}
-		res, sc := sp.Resource(), sp.InstrumentationScope()
-		found := false
-		for i := range e.groups {
-			g := &e.groups[i]
-			if g.res == res && g.scope == sc {
-				g.idx = append(g.idx, k)
-				found = true
-				break
-			}
-		}
-		if !found {
-			e.groups = append(e.groups, group{res: res, scope: sc, idx: []int{k}})
+		if sp != nil {
+			e.g.add(k, sp.Resource(), sp.InstrumentationScope())
 		}
 	}
-}
-
-// reset forgets the groups but keeps small index slices for the next call.
-func (e *TraceEncoder) reset() {
-	if len(e.groups) > 8 {
-		e.groups = nil
-		return
-	}
-	e.groups = e.groups[:0]
+	w := buf{b: dst}
+	e.g.write(&w, reqResourceSpans, rsScopeSpans, func(w *buf, k int) { w.span(ssSpans, spans[k]) })
+	return w.b
 }
 
 func (w *buf) span(field int, sp sdktrace.ReadOnlySpan) {

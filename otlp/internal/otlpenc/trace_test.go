@@ -84,8 +84,8 @@ func testSpans() []sdktrace.ReadOnlySpan {
 	stubs := tracetest.SpanStubs{
 		{
 			Name: "plain", Resource: res,
-			SpanContext:          trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled}),
-			StartTime:            start, EndTime: start.Add(time.Millisecond),
+			SpanContext: trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled}),
+			StartTime:   start, EndTime: start.Add(time.Millisecond),
 			InstrumentationScope: instrumentation.Scope{Name: "lib", Version: "1.0"},
 			Attributes: []attribute.KeyValue{
 				attribute.String("s", "v"), attribute.String("empty", ""), attribute.Bool("t", true), attribute.Bool("f", false),
@@ -115,8 +115,8 @@ func testSpans() []sdktrace.ReadOnlySpan {
 		},
 		{
 			Name: "other-scope", Resource: res, SpanKind: trace.SpanKindClient, Status: sdktrace.Status{Code: codes.Ok},
-			SpanContext:          trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: trace.SpanID{4}}),
-			StartTime:            start, EndTime: start,
+			SpanContext: trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: trace.SpanID{4}}),
+			StartTime:   start, EndTime: start,
 			InstrumentationScope: instrumentation.Scope{Name: "db", SchemaURL: "https://opentelemetry.io/schemas/1.20.0", Attributes: attribute.NewSet(attribute.String("k", "v"))},
 		},
 		{
@@ -132,8 +132,8 @@ func testSpans() []sdktrace.ReadOnlySpan {
 		},
 		{
 			Name: "same-scope-again", Resource: res, SpanKind: trace.SpanKindProducer,
-			SpanContext:          trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: trace.SpanID{6}}),
-			StartTime:            start, EndTime: start.Add(time.Second),
+			SpanContext: trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: trace.SpanID{6}}),
+			StartTime:   start, EndTime: start.Add(time.Second),
 			InstrumentationScope: instrumentation.Scope{Name: "lib", Version: "1.0"},
 		},
 	}
@@ -253,7 +253,7 @@ func FuzzTraceEncoder(f *testing.F) {
 			Name: name, Attributes: attrs,
 			SpanContext: trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{byte(ival)}, SpanID: trace.SpanID{1}}),
 			StartTime:   time.Unix(0, ival), EndTime: time.Unix(0, ival).Add(time.Second),
-			Resource:    resource.NewSchemaless(attribute.String(key, sval)),
+			Resource: resource.NewSchemaless(attribute.String(key, sval)),
 		}
 		var enc TraceEncoder
 		body := enc.AppendSpans(nil, []sdktrace.ReadOnlySpan{stub.Snapshot()})
