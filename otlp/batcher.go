@@ -1,0 +1,249 @@
+package otlp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/otlp-dev/otlp/internal/exporter/sender"
+	"github.com/otlp-dev/otlp/internal/pipeline"
+	"github.com/otlp-dev/otlp/internal/selftel"
+)
+
+// destRef lets a reload swap the destination under running batchers.
+type destRef struct{ p atomic.Pointer[destination] }
+
+func (r *destRef) load() destination          { return *r.p.Load() }
+func (r *destRef) store(d destination)        { r.p.Store(&d) }
+func (r *destRef) current(d destination) bool { return r.load() == d }
+
+// batchLimits are the reloadable batch settings.
+type batchLimits struct {
+	maxBatch     atomic.Int64
+	maxQueue     atomic.Int64
+	timeout      atomic.Int64 // ns
+	blockTimeout atomic.Int64 // ns; < 0 drops at once
+}
+
+func (l *batchLimits) set(c BatchConfig) {
+	l.maxBatch.Store(int64(c.MaxSize))
+	l.maxQueue.Store(int64(c.QueueSize))
+	l.timeout.Store(int64(c.Timeout))
+	bt := int64(c.BlockTimeout)
+	if c.FullPolicy == FullDrop {
+		bt = -1
+	}
+	l.blockTimeout.Store(bt)
+}
+
+// batcher buffers items in memory, and from one worker encodes them in batches and hands
+// them to the destination's queue. When the buffer is full an item waits up to the block
+// timeout for room or is dropped; every drop is counted by reason.
+type batcher[T any] struct {
+	sig    pipeline.Signal
+	encode func(dst []byte, items []T) []byte
+	dest   *destRef
+	limits *batchLimits
+	m      *selftel.Metrics
+	log    *slog.Logger
+
+	accepted atomic.Int64
+	dropped  atomic.Int64
+	inFlight atomic.Int64 // taken by the worker, not yet handed to the queue
+
+	mu     sync.Mutex
+	items  []T           // guarded by mu
+	spare  []T           // guarded by mu
+	room   chan struct{} // guarded by mu; closed when the worker takes the items
+	closed bool          // guarded by mu
+
+	kick  chan struct{}
+	flush chan chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func newBatcher[T any](sig pipeline.Signal, encode func([]byte, []T) []byte, dest *destRef, limits *batchLimits, m *selftel.Metrics, log *slog.Logger) *batcher[T] {
+	b := &batcher[T]{sig: sig, encode: encode, dest: dest, limits: limits, m: m, log: log,
+		room: make(chan struct{}), kick: make(chan struct{}, 1), flush: make(chan chan struct{}),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	go b.run()
+	return b
+}
+
+// add buffers one item.
+func (b *batcher[T]) add(item T) {
+	b.accepted.Add(1)
+	var timer *time.Timer
+	b.mu.Lock()
+	for int64(len(b.items)) >= b.limits.maxQueue.Load() && !b.closed {
+		bt := time.Duration(b.limits.blockTimeout.Load())
+		if bt <= 0 {
+			b.mu.Unlock()
+			b.drop(1, selftel.ReasonQueueFull)
+			return
+		}
+		room := b.room
+		b.mu.Unlock()
+		b.wake()
+		if timer == nil {
+			timer = time.NewTimer(bt)
+			defer timer.Stop()
+		}
+		select {
+		case <-room:
+		case <-timer.C:
+			b.drop(1, selftel.ReasonQueueFull)
+			return
+		}
+		b.mu.Lock()
+	}
+	if b.closed {
+		b.mu.Unlock()
+		b.drop(1, selftel.ReasonShutdown)
+		return
+	}
+	b.items = append(b.items, item)
+	n := int64(len(b.items))
+	b.mu.Unlock()
+	if n == b.limits.maxBatch.Load() {
+		b.wake()
+	}
+}
+
+func (b *batcher[T]) wake() {
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (b *batcher[T]) drop(n int, reason string) {
+	b.dropped.Add(int64(n))
+	b.m.Dropped(b.sig, reason, n)
+}
+
+// buffered is the items not yet in the destination's queue.
+func (b *batcher[T]) buffered() int64 {
+	b.mu.Lock()
+	n := len(b.items)
+	b.mu.Unlock()
+	return int64(n) + b.inFlight.Load()
+}
+
+func (b *batcher[T]) run() {
+	defer close(b.done)
+	var body []byte
+	timer := time.NewTimer(time.Duration(b.limits.timeout.Load()))
+	defer timer.Stop()
+	for {
+		var reply chan struct{}
+		select {
+		case <-b.kick:
+		case <-timer.C:
+		case reply = <-b.flush:
+		case <-b.stop:
+			body = b.send(body)
+			return
+		}
+		body = b.send(body)
+		if reply != nil {
+			close(reply)
+		}
+		timer.Reset(time.Duration(b.limits.timeout.Load()))
+	}
+}
+
+// send hands everything buffered to the destination in batches of at most maxBatch.
+func (b *batcher[T]) send(body []byte) []byte {
+	b.mu.Lock()
+	items := b.items
+	b.items = b.spare[:0]
+	b.spare = nil
+	close(b.room)
+	b.room = make(chan struct{})
+	b.inFlight.Store(int64(len(items)))
+	b.mu.Unlock()
+
+	size := int(max(b.limits.maxBatch.Load(), 1))
+	for len(items) > 0 {
+		n := min(size, len(items))
+		body = b.encode(body[:0], items[:n])
+		b.deliver(pipeline.Batch{Signal: b.sig, Body: body, Items: n})
+		clear(items[:n]) // let the spans be collected
+		items = items[n:]
+		b.inFlight.Add(int64(-n))
+	}
+	if cap(body) > 4<<20 {
+		body = nil // do not keep a huge buffer after a burst
+	}
+	b.mu.Lock()
+	if b.spare == nil {
+		b.spare = items[:0:cap(items)]
+	}
+	b.mu.Unlock()
+	return body
+}
+
+// deliver puts one batch in the destination's queue. A refused batch is counted dropped; a
+// destination replaced by a reload meanwhile gets the batch instead.
+func (b *batcher[T]) deliver(batch pipeline.Batch) {
+	for range 3 {
+		d := b.dest.load()
+		err := d.Consume(context.Background(), batch)
+		if err == nil {
+			return
+		}
+		if errors.Is(err, sender.ErrStopped) && !b.dest.current(d) {
+			continue
+		}
+		reason := selftel.ReasonQueueFull
+		if errors.Is(err, sender.ErrStopped) {
+			reason = selftel.ReasonShutdown
+		}
+		b.drop(batch.Items, reason)
+		b.log.Warn("sending queue refused a batch: dropped", "signal", b.sig.String(), "items", batch.Items, "reason", reason, "error", err)
+		return
+	}
+}
+
+// forceFlush hands everything buffered to the queue.
+func (b *batcher[T]) forceFlush(ctx context.Context) error {
+	reply := make(chan struct{})
+	select {
+	case b.flush <- reply:
+	case <-b.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-reply:
+		return nil
+	case <-b.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// shutdown refuses new items (counted dropped, reason shutdown), hands the buffer to the
+// queue and stops the worker. Idempotent.
+func (b *batcher[T]) shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	first := !b.closed
+	b.closed = true
+	b.mu.Unlock()
+	if first {
+		close(b.stop)
+	}
+	select {
+	case <-b.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
