@@ -5,6 +5,8 @@
 #                   (ours: fsync = "always"; the Collector: file_storage fsync: true)
 #   agent-interval  as agent-durable, ours at fsync = "interval" (1s), the Collector at its
 #                   default fsync: false
+#   agent-durable-memack  as agent-durable, with our batch processor acknowledging from memory
+#                   (ack_after_flush = false) as the Collector's does: what ack_after_flush costs
 #   agent-loss      the sink down longer than the Collector's retry window (10s in its config):
 #                   spans sent, then the sink started; what did not arrive is lost
 # It prints a table, the verdicts, then (ours/theirs; agent-durable's line last):
@@ -16,7 +18,7 @@
 #   BENCH_SPANS=300000           spans per throughput run
 #   BENCH_LOSS_SPANS=20000       spans sent while the sink is down
 #   BENCH_OUTAGE=25s             how long the sink stays down after the load ended
-#   BENCH_SHAPES=agent-durable,agent-interval,agent-loss
+#   BENCH_SHAPES=agent-durable,agent-interval,agent-durable-memack,agent-loss
 # Extra arguments are passed to the driver (bench/cmd/collectorbench -h lists them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +74,6 @@ go build -o "$BIN/otlp-agent" ./cmd/otlp-agent
 		-spans "${BENCH_SPANS:-300000}" \
 		-loss-spans "${BENCH_LOSS_SPANS:-20000}" \
 		-outage "${BENCH_OUTAGE:-25s}" \
-		-shapes "${BENCH_SHAPES:-agent-durable,agent-interval,agent-loss}" \
+		-shapes "${BENCH_SHAPES:-agent-durable,agent-interval,agent-durable-memack,agent-loss}" \
 		-configs bench/agent -out "$RESULTS" "$@"
 } 2>&1 | tee "$RESULTS/output.txt"

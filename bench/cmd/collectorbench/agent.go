@@ -22,7 +22,9 @@ func agentShapes(o options) map[string]shape {
 	return map[string]shape{
 		"agent-durable":  {Name: "agent-durable", Pipeline: "durable", Spans: o.Spans, Disk: true},
 		"agent-interval": {Name: "agent-interval", Pipeline: "interval", Spans: o.Spans, Disk: true},
-		"agent-loss":     {Name: "agent-loss", Pipeline: "loss", Spans: o.LossSpans, Disk: true, Loss: true},
+		// Acknowledging from memory as the Collector does: what ack_after_flush costs.
+		"agent-durable-memack": {Name: "agent-durable-memack", Pipeline: "durable-memack", Spans: o.Spans, Disk: true},
+		"agent-loss":           {Name: "agent-loss", Pipeline: "loss", Spans: o.LossSpans, Disk: true, Loss: true},
 	}
 }
 
@@ -34,17 +36,19 @@ func agentTargets(o options) (theirs, ours target, err error) {
 		Name: "otelcol",
 		Bin:  o.Otelcol,
 		Configs: map[string]string{
-			"durable":  filepath.Join(o.ConfigDir, "otelcol-durable.yaml"),
-			"interval": filepath.Join(o.ConfigDir, "otelcol-interval.yaml"),
-			"loss":     filepath.Join(o.ConfigDir, "otelcol-loss.yaml"),
+			"durable":        filepath.Join(o.ConfigDir, "otelcol-durable.yaml"),
+			"durable-memack": filepath.Join(o.ConfigDir, "otelcol-durable.yaml"),
+			"interval":       filepath.Join(o.ConfigDir, "otelcol-interval.yaml"),
+			"loss":           filepath.Join(o.ConfigDir, "otelcol-loss.yaml"),
 		},
 		ReadyURL: metrics,
 		// Batches whose retries ran out; the persistent queue deletes them.
 		Dropped: counter{URL: metrics, Metric: "otelcol_exporter_send_failed_spans", Labels: map[string]string{"exporter": "otlp_grpc"}},
 		Durability: map[string]string{
-			"durable":  "file_storage fsync:true",
-			"interval": "file_storage fsync:false",
-			"loss":     "file_storage fsync:true, retry 10s",
+			"durable":        "file_storage fsync:true",
+			"durable-memack": "file_storage fsync:true",
+			"interval":       "file_storage fsync:false",
+			"loss":           "file_storage fsync:true, retry 10s",
 		},
 	}
 	if o.Ours != "otlp" {
@@ -55,18 +59,20 @@ func agentTargets(o options) (theirs, ours target, err error) {
 		Name: "otlp-agent",
 		Bin:  o.OtlpAgent,
 		Configs: map[string]string{
-			"durable":  filepath.Join(o.ConfigDir, "agent-durable.toml"),
-			"interval": filepath.Join(o.ConfigDir, "agent-interval.toml"),
-			"loss":     filepath.Join(o.ConfigDir, "agent-durable.toml"),
+			"durable":        filepath.Join(o.ConfigDir, "agent-durable.toml"),
+			"durable-memack": filepath.Join(o.ConfigDir, "agent-durable-memack.toml"),
+			"interval":       filepath.Join(o.ConfigDir, "agent-interval.toml"),
+			"loss":           filepath.Join(o.ConfigDir, "agent-durable.toml"),
 		},
 		ReadyURL: admin + "/ready",
 		// /ready reports the exporter unhealthy while the sink is down.
 		LiveURL: admin + "/health",
 		Dropped: counter{URL: admin + "/metrics", Metric: "otlp_dropped_spans_total"},
 		Durability: map[string]string{
-			"durable":  `disk fsync="always"`,
-			"interval": `disk fsync="interval" 1s`,
-			"loss":     `disk fsync="always", retry forever`,
+			"durable":        `disk fsync="always"`,
+			"durable-memack": `disk fsync="always", ack from memory`,
+			"interval":       `disk fsync="interval" 1s`,
+			"loss":           `disk fsync="always", retry forever`,
 		},
 	}
 	return theirs, ours, nil

@@ -65,7 +65,7 @@ func TestParseFlagsAgentSuite(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.ConfigDir != "bench/agent" || o.OutDir != "bench/out/agent" || o.Spans != 300_000 ||
-		!strings.Contains(o.Otelcol, "otelcol-agentbench") || strings.Join(o.Shapes, ",") != "agent-durable,agent-interval,agent-loss" {
+		!strings.Contains(o.Otelcol, "otelcol-agentbench") || strings.Join(o.Shapes, ",") != "agent-durable,agent-interval,agent-durable-memack,agent-loss" {
 		t.Fatalf("agent defaults not applied: %+v", o)
 	}
 	o, err = parseFlags([]string{"-suite", "agent", "-spans", "1000", "-configs", "x", "-shapes", "agent-loss"})

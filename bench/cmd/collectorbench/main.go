@@ -87,7 +87,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.Outage, "outage", 25*time.Second, "agent-loss: how long the sink stays down after the load ended (longer than the Collector's 10s retry window)")
 	fs.DurationVar(&o.LossStall, "loss-stall", 60*time.Second, "agent-loss: give up after this long without progress once the sink is up (our retry backoff reaches 30s ±50%)")
 	fs.StringVar(&o.Ours, "ours", "otlp", `collector in the "ours" slot: otlp, or otelcol to check the bench itself`)
-	shapes := fs.String("shapes", "nop,otlp,otlp-attrs10", "comma-separated shapes: nop, otlp, otlp-attrs10 (agent suite: agent-durable, agent-interval, agent-loss; default all three)")
+	shapes := fs.String("shapes", "nop,otlp,otlp-attrs10", "comma-separated shapes: nop, otlp, otlp-attrs10 (agent suite: agent-durable, agent-interval, agent-durable-memack, agent-loss; default all four)")
 	fs.Int64Var(&o.Spans, "spans", 3_000_000, "spans telemetrygen sends per run (agent suite default: 300000)")
 	fs.Int64Var(&o.SpansAttrs10, "spans-attrs10", 0, "spans per run of otlp-attrs10 (0: a third of -spans)")
 	fs.IntVar(&o.ChildSpans, "child-spans", 1, "telemetrygen child spans per trace (a trace is 1+child-spans spans)")
@@ -115,7 +115,7 @@ func parseFlags(args []string) (options, error) {
 			"otelcol": "bench/out/otelcol-agentbench/otelcol-agentbench",
 			"configs": "bench/agent",
 			"out":     "bench/out/agent",
-			"shapes":  "agent-durable,agent-interval,agent-loss",
+			"shapes":  "agent-durable,agent-interval,agent-durable-memack,agent-loss",
 			"spans":   "300000",
 		} {
 			if !set[name] {
