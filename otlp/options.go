@@ -152,7 +152,7 @@ func DefaultConfig() Config {
 		CircuitBreaker: BreakerConfig{FailureThreshold: 5, RecoveryTimeout: 10 * time.Second},
 		SamplingRatio:  1, ParentBased: true,
 		MetricInterval: 30 * time.Second,
-		LogLevel:       "info",
+		LogLevel:       "warn",
 	}
 }
 
