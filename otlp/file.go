@@ -14,6 +14,7 @@ import (
 
 	"github.com/otlp-dev/otlp/internal/config"
 	"github.com/otlp-dev/otlp/internal/pipeline"
+	"github.com/otlp-dev/otlp/resilience"
 )
 
 // fileShape is what the SDK reads of a configuration file: the server's [otlp] section and
@@ -67,7 +68,7 @@ func loadFile(path string, getenv func(string) string, c *Config) error {
 		return fmt.Errorf("otlp: config: %w", err)
 	}
 	text := envRef.ReplaceAllStringFunc(string(data), func(ref string) string { return getenv(ref[2 : len(ref)-1]) })
-	var f fileShape
+	f := fileShape{OTLP: config.OTLP{Resilience: resilience.NewDefaultConfig()}} // validated over its defaults
 	md, err := toml.Decode(text, &f)
 	if err != nil {
 		return fmt.Errorf("otlp: config %s: %w", path, err)

@@ -1,0 +1,122 @@
+package otlp
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestCustomExporterGetsRetriesAndDecodableRequests(t *testing.T) {
+	ctx := ctxT(t, 20*time.Second)
+	var calls atomic.Int32
+	var mu sync.Mutex
+	var names []string
+	exp := ExporterFunc(func(_ context.Context, r Request) error {
+		switch calls.Add(1) {
+		case 1:
+			return errors.New("backend hiccup") // retried
+		case 2:
+			return Throttled(errors.New("slow down"), 10*time.Millisecond) // retried after the pause
+		}
+		if r.Signal != SignalTraces {
+			return nil
+		}
+		td, err := r.Traces()
+		if err != nil {
+			return Permanent(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		rs := td.ResourceSpans()
+		for i := range rs.Len() {
+			ss := rs.At(i).ScopeSpans()
+			for j := range ss.Len() {
+				for k := range ss.At(j).Spans().Len() {
+					names = append(names, ss.At(j).Spans().At(k).Name())
+				}
+			}
+		}
+		return nil
+	})
+	c, err := New(ctx, WithEnv(nil), WithExporter(exp), WithMetricInterval(time.Hour),
+		WithRetry(RetryConfig{InitialInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond}),
+		WithBatch(BatchConfig{Timeout: 10 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spansOnly(ctx, c, 20)
+	if err := c.ForceFlush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	st := c.Stats()
+	if len(names) != 20 || names[0] != "op" || st.Traces.Exported != 20 || st.Retries < 2 {
+		t.Errorf("got %d spans, stats %+v, retries %d", len(names), st.Traces, st.Retries)
+	}
+}
+
+func TestPermanentErrorIsCountedDropped(t *testing.T) {
+	ctx := ctxT(t, 10*time.Second)
+	exp := ExporterFunc(func(context.Context, Request) error { return Permanent(errors.New("bad data")) })
+	c, err := New(ctx, WithEnv(nil), WithExporter(exp), WithMetricInterval(time.Hour), WithBatch(BatchConfig{Timeout: 10 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spansOnly(ctx, c, 7)
+	if err := c.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.Traces.Dropped["export_failed"] != 7 || st.Traces.Exported != 0 {
+		t.Errorf("stats = %+v", st.Traces)
+	}
+}
+
+// TestFullBuffersDropCounted fills the sending queue and the memory buffer behind a stalled
+// backend: with the drop policy the application never waits, and every span is exported or
+// counted dropped.
+func TestFullBuffersDropCounted(t *testing.T) {
+	for _, tc := range []struct {
+		policy string
+		n      int64 // block waits 5ms per span once full: fewer spans
+	}{{FullDrop, 2000}, {FullBlock, 300}} {
+		policy, n := tc.policy, tc.n
+		t.Run(policy, func(t *testing.T) {
+			ctx := ctxT(t, 20*time.Second)
+			release := make(chan struct{})
+			exp := ExporterFunc(func(ctx context.Context, _ Request) error {
+				select {
+				case <-release:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			})
+			c, err := New(ctx, WithEnv(nil), WithExporter(exp), WithMetricInterval(time.Hour), WithTimeout(time.Minute),
+				WithBatch(BatchConfig{MaxSize: 10, QueueSize: 100, MemoryLimit: 2048, Timeout: 5 * time.Millisecond}),
+				WithFullPolicy(policy, 5*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			spansOnly(ctx, c, int(n))
+			st := c.Stats()
+			if st.Traces.Dropped["queue_full"] == 0 {
+				t.Errorf("no drops with a stalled backend: %+v", st.Traces)
+			}
+			close(release)
+			if err := c.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			st = c.Stats()
+			if st.Traces.Accepted != n || st.Traces.Exported+st.Traces.DroppedTotal() != n {
+				t.Errorf("accepted %d, exported %d + dropped %v != %d", st.Traces.Accepted, st.Traces.Exported, st.Traces.Dropped, n)
+			}
+		})
+	}
+}
