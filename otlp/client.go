@@ -223,16 +223,34 @@ func (c *Client) ForceFlush(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Done when every item accepted so far was delivered or dropped: the queues' length
+	// alone misses the batches being sent.
+	target := settledTarget(c.Stats())
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for c.queued() > 0 {
+	for {
+		st := c.Stats()
+		if settled(st) >= target {
+			return nil
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("otlp: flush: %d items still queued: %w", c.queued(), ctx.Err())
+			return fmt.Errorf("otlp: flush: %d items not delivered yet: %w", target-settled(st), ctx.Err())
 		case <-tick.C:
 		}
 	}
-	return nil
+}
+
+func settledTarget(st Stats) int64 {
+	return st.Traces.Accepted + st.Metrics.Accepted + st.Logs.Accepted
+}
+
+func settled(st Stats) int64 {
+	var n int64
+	for _, s := range []SignalStats{st.Traces, st.Metrics, st.Logs} {
+		n += s.Exported + s.DroppedTotal()
+	}
+	return n
 }
 
 // Shutdown flushes the providers into the queue, then drains the queue until ctx ends. What

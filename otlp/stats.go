@@ -111,12 +111,6 @@ func (c *Client) Stats() Stats {
 	return st
 }
 
-// queued is the items not yet delivered or dropped.
-func (c *Client) queued() int64 {
-	st := c.Stats()
-	return st.Buffered + st.Queued
-}
-
 func sum(f *dto.MetricFamily, _ string) int64 {
 	var n int64
 	for _, m := range f.GetMetric() {
