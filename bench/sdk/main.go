@@ -19,8 +19,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/encoding/protowire"
 	_ "google.golang.org/grpc/encoding/gzip" // the sink accepts gzip
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/otlp-dev/otlp/internal/grpcraw"
 	"github.com/otlp-dev/otlp/otlp"
