@@ -185,3 +185,17 @@ func TestHotReload(t *testing.T) {
 		t.Errorf("accepted %d spans with sampling ratio 0", got-before)
 	}
 }
+
+// TestExampleConfigFile keeps the documented production file valid.
+func TestExampleConfigFile(t *testing.T) {
+	o := options{}
+	FromConfigFile(filepath.Join("..", "examples", "config", "otlp.toml"))(&o)
+	WithEnv(nil)(&o)
+	cfg, _, err := resolve(&o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ServiceName != "checkout" || cfg.ServiceVersion != "2.4.1" || cfg.Batch.MemoryLimit != 16<<20 || cfg.CircuitBreaker.FailureThreshold != 5 {
+		t.Errorf("config = %+v", cfg)
+	}
+}
