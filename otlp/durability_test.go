@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
 // outageOpts: attempts time out fast and the retry window (MaxElapsed) is far shorter than
 // the outage, like the official SDK's one minute against a longer outage.
 func outageOpts(addr string) []Option {
-	return []Option{WithEnv(nil), WithEndpoint(addr), WithInsecure(), WithTimeout(200 * time.Millisecond),
+	return []Option{WithEnv(nil), WithLogger(slog.New(slog.DiscardHandler)), WithEndpoint(addr), WithInsecure(), WithTimeout(200 * time.Millisecond),
 		WithRetry(RetryConfig{InitialInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond, MaxElapsed: 300 * time.Millisecond}),
 		WithCircuitBreaker(BreakerConfig{FailureThreshold: 3, RecoveryTimeout: 100 * time.Millisecond}),
 		WithBatch(BatchConfig{MaxSize: 50, Timeout: 20 * time.Millisecond}),
