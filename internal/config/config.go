@@ -362,13 +362,19 @@ func (c *Config) fillDefaults(profile Profile) {
 		cfg := debug.NewDefaultConfig()
 		c.Exporters["debug"] = Exporter{Type: "debug", Debug: &cfg}
 	}
+	processors := []string{"memory_limiter", "batch"}
+	if e := c.Exporters[exporter]; e.Durable() && e.batchesQueue() {
+		// The exporter batches after its disk queue; a batch processor in front would hold
+		// every sender until its batch is flushed.
+		processors = processors[:1]
+	}
 	c.Pipelines = map[string]Pipeline{}
 	for _, sig := range pipeline.Signals {
 		rs := receivers
 		if sig == pipeline.SignalMetrics && profile == ProfileAgent {
 			rs = []string{"otlp", "hostmetrics"}
 		}
-		c.Pipelines[sig.String()] = Pipeline{Receivers: rs, Processors: []string{"memory_limiter", "batch"}, Exporters: []string{exporter}}
+		c.Pipelines[sig.String()] = Pipeline{Receivers: rs, Processors: processors, Exporters: []string{exporter}}
 	}
 }
 

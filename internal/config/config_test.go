@@ -153,6 +153,13 @@ func TestAgentProfile(t *testing.T) {
 	if got := c.Pipelines["traces"].Receivers; len(got) != 1 {
 		t.Fatalf("agent traces receivers = %v", got)
 	}
+	// Batching happens after the disk queue, so that senders are acknowledged once on disk.
+	if !e.Queue.Batch.Enabled || e.Queue.Batch.MinSize != 8192 {
+		t.Errorf("agent upstream sending_queue.batch = %+v, want enabled at 8192 items", e.Queue.Batch)
+	}
+	if got := c.Pipelines["traces"].Processors; len(got) != 1 || got[0] != "memory_limiter" {
+		t.Errorf("agent traces processors = %v, want [memory_limiter]", got)
+	}
 }
 
 func TestResilienceSectionSetsExporterDefaults(t *testing.T) {

@@ -41,7 +41,8 @@ func (t Transport) apply(eps []string, endpoint *string, endpoints *[]string, q 
 		*endpoints = eps
 	}
 	if t.QueueDir != "" {
-		q.Storage, q.Disk.Dir = sender.StorageDisk, t.QueueDir
+		// Batch after the disk queue: senders are acknowledged once their request is on disk.
+		q.Storage, q.Disk.Dir, q.Batch.Enabled = sender.StorageDisk, t.QueueDir, true
 	}
 	*timeout, *insecure = t.Timeout, t.Insecure
 	if t.Compression != "" {
@@ -143,6 +144,17 @@ func breakerOf(e Exporter) *resilience.BreakerConfig {
 		return &e.OTLPHTTP.Balancer.CircuitBreaker
 	}
 	return nil
+}
+
+// batchesQueue reports whether the exporter merges batches after its sending queue.
+func (e Exporter) batchesQueue() bool {
+	switch {
+	case e.OTLP != nil:
+		return e.OTLP.Queue.Enabled && e.OTLP.Queue.Batch.Enabled
+	case e.OTLPHTTP != nil:
+		return e.OTLPHTTP.Queue.Enabled && e.OTLPHTTP.Queue.Batch.Enabled
+	}
+	return false
 }
 
 // Durable reports whether the exporter keeps a disk queue, so that data is safe once it

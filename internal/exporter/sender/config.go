@@ -46,6 +46,8 @@ type QueueConfig struct {
 	Storage string `toml:"storage"`
 	// Disk is the durable queue of storage = "disk". Its full_policy, when empty, is FullPolicy.
 	Disk queue.Config `toml:"disk"`
+	// Batch merges queued batches into larger exports.
+	Batch BatchConfig `toml:"batch"`
 }
 
 // NewDefaultQueueConfig: 4 workers, 100k items or 16 MiB in memory, block up to 5s; the disk
@@ -56,7 +58,7 @@ func NewDefaultQueueConfig() QueueConfig {
 	return QueueConfig{
 		Enabled: true, NumConsumers: 4, QueueSize: 100_000, MaxBytes: 16 << 20,
 		FullPolicy: PolicyBlock, BlockTimeout: 5 * time.Second,
-		Storage: StorageMemory, Disk: disk,
+		Storage: StorageMemory, Disk: disk, Batch: NewDefaultBatchConfig(),
 	}
 }
 
@@ -95,6 +97,9 @@ func (c QueueConfig) Validate() error {
 		if err := c.diskConfig().Validate(); err != nil {
 			return fmt.Errorf("disk.%w", err)
 		}
+	}
+	if err := c.Batch.Validate(); err != nil {
+		return fmt.Errorf("batch.%w", err)
 	}
 	return nil
 }

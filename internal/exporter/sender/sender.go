@@ -126,6 +126,14 @@ func New(next Consumer, cfg Config, set Settings) (*Sender, error) {
 		default:
 			s.queue = NewMemoryQueue(cfg.Queue, s.droppedOldest)
 		}
+		if cfg.Queue.Batch.Enabled {
+			c := newCoalescer(s.queue, cfg.Queue.Batch)
+			if _, ok := s.queue.(Keeper); ok {
+				s.queue = keepingCoalescer{c}
+			} else {
+				s.queue = c
+			}
+		}
 		s.keeper, _ = s.queue.(Keeper)
 	}
 	if cfg.Retry.Enabled {
