@@ -1,6 +1,9 @@
 package otlpenc
 
 import (
+	"encoding/binary"
+	"math"
+
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -27,139 +30,153 @@ const (
 	scopeAttrs = 3
 )
 
-// keyValues writes attrs as repeated KeyValue field.
-func (w *buf) keyValues(field int, attrs []attribute.KeyValue) {
-	for _, kv := range attrs {
-		s := w.open(field)
-		w.stringField(kvKey, string(kv.Key))
-		w.attrValue(kvValue, kv.Value)
-		w.close(s)
+// appendKeyValues writes attrs as repeated KeyValue field.
+func appendKeyValues(b []byte, field int, attrs []attribute.KeyValue) []byte {
+	for i := range attrs {
+		b = appendKeyValue(b, field, &attrs[i])
 	}
+	return b
 }
 
-// attrValue writes v as an AnyValue message in field. A oneof member is written even when it
-// holds its zero value, so false, 0 and "" survive.
-func (w *buf) attrValue(field int, v attribute.Value) {
-	s := w.open(field)
+// appendKeyValue writes one KeyValue message in field. Scalar values, whose size is known
+// before they are written, get their lengths written first; the others go through
+// appendValue.
+func appendKeyValue(b []byte, field int, kv *attribute.KeyValue) []byte {
+	key := string(kv.Key)
+	switch kv.Value.Type() {
+	case attribute.STRING:
+		s := kv.Value.AsString()
+		b = appendKVHead(b, field, key, 1+varintLen(uint64(len(s)))+len(s))
+		return appendString(b, anyString, s)
+	case attribute.INT64:
+		i := uint64(kv.Value.AsInt64())
+		b = appendKVHead(b, field, key, 1+varintLen(i))
+		return appendVarint(append(b, anyInt<<3|wireVarint), i)
+	case attribute.BOOL:
+		b = appendKVHead(b, field, key, 2)
+		return append(b, anyBool<<3|wireVarint, boolByte(kv.Value.AsBool()))
+	case attribute.FLOAT64:
+		b = appendKVHead(b, field, key, 9)
+		return binary.LittleEndian.AppendUint64(append(b, anyDouble<<3|wireI64), math.Float64bits(kv.Value.AsFloat64()))
+	}
+	var s int
+	b, s = appendOpen(b, field)
+	b = appendStringField(b, kvKey, key)
+	b = appendValue(b, kvValue, kv.Value)
+	return appendClose(b, s)
+}
+
+// appendKVHead writes the start of a KeyValue message in field, up to the length of its
+// value, an AnyValue of valueLen bytes.
+func appendKVHead(b []byte, field int, key string, valueLen int) []byte {
+	n := stringFieldLen(kvKey, key) + 1 + varintLen(uint64(valueLen)) + valueLen
+	b = appendTag(b, field, wireLen)
+	b = appendVarint(b, uint64(n))
+	b = appendStringField(b, kvKey, key)
+	b = append(b, kvValue<<3|wireLen)
+	return appendVarint(b, uint64(valueLen))
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// appendValue writes v as an AnyValue message in field. A oneof member is written even when
+// it holds its zero value, so false, 0 and "" survive.
+func appendValue(b []byte, field int, v attribute.Value) []byte {
+	var s int
+	b, s = appendOpen(b, field)
 	switch v.Type() {
 	case attribute.BOOL:
-		w.boolOneof(v.AsBool())
+		b = append(b, anyBool<<3|wireVarint, boolByte(v.AsBool()))
 	case attribute.INT64:
-		w.intOneof(v.AsInt64())
+		b = appendVarint(append(b, anyInt<<3|wireVarint), uint64(v.AsInt64()))
 	case attribute.FLOAT64:
-		w.doubleOneof(v.AsFloat64())
+		b = binary.LittleEndian.AppendUint64(append(b, anyDouble<<3|wireI64), math.Float64bits(v.AsFloat64()))
 	case attribute.STRING:
-		w.stringOneof(anyString, v.AsString())
+		b = appendString(b, anyString, v.AsString())
 	case attribute.BYTESLICE:
-		w.stringOneof(anyBytes, string(v.AsByteSlice()))
+		b = appendString(b, anyBytes, string(v.AsByteSlice()))
 	case attribute.BOOLSLICE:
-		a := w.open(anyArray)
+		var a int
+		b, a = appendOpen(b, anyArray)
 		for _, x := range v.AsBoolSlice() {
-			e := w.open(listValues)
-			w.boolOneof(x)
-			w.close(e)
+			b = append(b, listValues<<3|wireLen, 2, anyBool<<3|wireVarint, boolByte(x))
 		}
-		w.close(a)
+		b = appendClose(b, a)
 	case attribute.INT64SLICE:
-		a := w.open(anyArray)
+		var a int
+		b, a = appendOpen(b, anyArray)
 		for _, x := range v.AsInt64Slice() {
-			e := w.open(listValues)
-			w.intOneof(x)
-			w.close(e)
+			b = append(b, listValues<<3|wireLen, byte(1+varintLen(uint64(x))), anyInt<<3|wireVarint)
+			b = appendVarint(b, uint64(x))
 		}
-		w.close(a)
+		b = appendClose(b, a)
 	case attribute.FLOAT64SLICE:
-		a := w.open(anyArray)
+		var a int
+		b, a = appendOpen(b, anyArray)
 		for _, x := range v.AsFloat64Slice() {
-			e := w.open(listValues)
-			w.doubleOneof(x)
-			w.close(e)
+			b = append(b, listValues<<3|wireLen, 9, anyDouble<<3|wireI64)
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
 		}
-		w.close(a)
+		b = appendClose(b, a)
 	case attribute.STRINGSLICE:
-		a := w.open(anyArray)
+		var a int
+		b, a = appendOpen(b, anyArray)
 		for _, x := range v.AsStringSlice() {
-			e := w.open(listValues)
-			w.stringOneof(anyString, x)
-			w.close(e)
+			b = appendTag(b, listValues, wireLen)
+			b = appendVarint(b, uint64(1+varintLen(uint64(len(x)))+len(x)))
+			b = appendString(b, anyString, x)
 		}
-		w.close(a)
+		b = appendClose(b, a)
 	case attribute.SLICE:
-		a := w.open(anyArray)
+		var a int
+		b, a = appendOpen(b, anyArray)
 		for _, x := range v.AsSlice() {
-			w.attrValue(listValues, x)
+			b = appendValue(b, listValues, x)
 		}
-		w.close(a)
+		b = appendClose(b, a)
 	case attribute.MAP:
-		a := w.open(anyKVList)
-		w.keyValues(listValues, v.AsMap())
-		w.close(a)
+		var a int
+		b, a = appendOpen(b, anyKVList)
+		b = appendKeyValues(b, listValues, v.AsMap())
+		b = appendClose(b, a)
 	case attribute.EMPTY:
 	default:
-		w.stringOneof(anyString, "INVALID")
+		b = appendString(b, anyString, "INVALID")
 	}
-	w.close(s)
+	return appendClose(b, s)
 }
 
-func (w *buf) boolOneof(b bool) {
-	w.tag(anyBool, wireVarint)
-	if b {
-		w.b = append(w.b, 1)
-	} else {
-		w.b = append(w.b, 0)
-	}
-}
-
-func (w *buf) intOneof(i int64) {
-	w.tag(anyInt, wireVarint)
-	w.varint(uint64(i))
-}
-
-func (w *buf) doubleOneof(f float64) {
-	w.tag(anyDouble, wireI64)
-	w.b = appendFixed64(w.b, float64Bits(f))
-}
-
-func (w *buf) stringOneof(field int, s string) {
-	w.tag(field, wireLen)
-	w.varint(uint64(len(s)))
-	w.b = append(w.b, s...)
-}
-
-func appendFixed64(b []byte, v uint64) []byte {
-	return append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24), byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56))
-}
-
-// resource writes a Resource message in field.
-func (w *buf) resource(field int, r *resource.Resource) {
-	s := w.open(field)
+// appendResource writes a Resource message in field.
+func appendResource(b []byte, field int, r *resource.Resource) []byte {
+	var s int
+	b, s = appendOpen(b, field)
 	if r != nil {
 		it := r.Iter()
 		for it.Next() {
 			kv := it.Attribute()
-			e := w.open(resAttrs)
-			w.stringField(kvKey, string(kv.Key))
-			w.attrValue(kvValue, kv.Value)
-			w.close(e)
+			b = appendKeyValue(b, resAttrs, &kv)
 		}
 	}
-	w.close(s)
+	return appendClose(b, s)
 }
 
-// scope writes an InstrumentationScope message in field.
-func (w *buf) scope(field int, sc instrumentation.Scope) {
-	s := w.open(field)
-	w.stringField(scopeName, sc.Name)
-	w.stringField(scopeVer, sc.Version)
+// appendScope writes an InstrumentationScope message in field.
+func appendScope(b []byte, field int, sc instrumentation.Scope) []byte {
+	var s int
+	b, s = appendOpen(b, field)
+	b = appendStringField(b, scopeName, sc.Name)
+	b = appendStringField(b, scopeVer, sc.Version)
 	it := sc.Attributes.Iter()
 	for it.Next() {
 		kv := it.Attribute()
-		e := w.open(scopeAttrs)
-		w.stringField(kvKey, string(kv.Key))
-		w.attrValue(kvValue, kv.Value)
-		w.close(e)
+		b = appendKeyValue(b, scopeAttrs, &kv)
 	}
-	w.close(s)
+	return appendClose(b, s)
 }
 
 func clampUint32(v int) uint64 {

@@ -34,41 +34,39 @@ func (e *LogEncoder) AppendLogs(dst []byte, recs []sdklog.Record) []byte {
 	for k := range recs {
 		e.g.add(k, recs[k].Resource(), recs[k].InstrumentationScope())
 	}
-	w := buf{b: dst}
-	e.g.write(&w, reqResourceLogs, rlScopeLogs, func(w *buf, k int) { w.logRecord(slLogRecords, &recs[k]) })
-	return w.b
+	return e.g.write(dst, reqResourceLogs, rlScopeLogs, func(b []byte, k int) []byte {
+		return appendLogRecord(b, slLogRecords, &recs[k])
+	})
 }
 
-func (w *buf) logRecord(field int, r *sdklog.Record) {
-	s := w.open(field)
+func appendLogRecord(b []byte, field int, r *sdklog.Record) []byte {
+	var s int
+	b, s = appendOpen2(b, field)
 	if t := r.Timestamp(); !t.IsZero() {
-		w.fixed64Field(lrTime, unixNano(t.UnixNano()))
+		b = appendFixed64Field(b, lrTime, unixNano(t.UnixNano()))
 	}
 	if sev := r.Severity(); sev > 0 {
-		w.uvarintField(lrSeverity, uint64(sev))
+		b = appendUvarintField(b, lrSeverity, uint64(sev))
 	}
-	w.stringField(lrSeverityText, r.SeverityText())
+	b = appendStringField(b, lrSeverityText, r.SeverityText())
 	if body := r.Body(); body.Type() != 0 {
-		w.attrValue(lrBody, body)
+		b = appendValue(b, lrBody, body)
 	}
 	r.WalkAttributes(func(kv attribute.KeyValue) bool {
-		e := w.open(lrAttrs)
-		w.stringField(kvKey, string(kv.Key))
-		w.attrValue(kvValue, kv.Value)
-		w.close(e)
+		b = appendKeyValue(b, lrAttrs, &kv)
 		return true
 	})
-	w.uvarintField(lrDroppedAttrs, clampUint32(r.DroppedAttributes()))
-	w.fixed32Field(lrFlags, uint32(r.TraceFlags()))
+	b = appendUvarintField(b, lrDroppedAttrs, clampUint32(r.DroppedAttributes()))
+	b = appendFixed32Field(b, lrFlags, uint32(r.TraceFlags()))
 	if tid := r.TraceID(); tid.IsValid() {
-		w.bytesField(lrTraceID, tid[:])
+		b = appendBytesField(b, lrTraceID, tid[:])
 	}
 	if sid := r.SpanID(); sid.IsValid() {
-		w.bytesField(lrSpanID, sid[:])
+		b = appendBytesField(b, lrSpanID, sid[:])
 	}
 	if t := r.ObservedTimestamp(); !t.IsZero() {
-		w.fixed64Field(lrObserved, unixNano(t.UnixNano()))
+		b = appendFixed64Field(b, lrObserved, unixNano(t.UnixNano()))
 	}
-	w.stringField(lrEventName, r.EventName())
-	w.close(s)
+	b = appendStringField(b, lrEventName, r.EventName())
+	return appendClose2(b, s)
 }

@@ -63,61 +63,70 @@ func (e *TraceEncoder) AppendSpans(dst []byte, spans []sdktrace.ReadOnlySpan) []
 			e.g.add(k, sp.Resource(), sp.InstrumentationScope())
 		}
 	}
-	w := buf{b: dst}
-	e.g.write(&w, reqResourceSpans, rsScopeSpans, func(w *buf, k int) { w.span(ssSpans, spans[k]) })
-	return w.b
+	return e.g.write(dst, reqResourceSpans, rsScopeSpans, func(b []byte, k int) []byte {
+		return appendSpan(b, ssSpans, spans[k])
+	})
 }
 
-func (w *buf) span(field int, sp sdktrace.ReadOnlySpan) {
-	s := w.open(field)
+// appendSpan writes one Span message in field. Its length is reserved two bytes, the usual
+// size of a span's.
+func appendSpan(b []byte, field int, sp sdktrace.ReadOnlySpan) []byte {
+	var s int
+	b, s = appendOpen2(b, field)
 	sc := sp.SpanContext()
 	tid, sid := sc.TraceID(), sc.SpanID()
-	w.bytesField(spTraceID, tid[:])
-	w.bytesField(spSpanID, sid[:])
+	b = append(b, spTraceID<<3|wireLen, byte(len(tid)))
+	b = append(b, tid[:]...)
+	b = append(b, spSpanID<<3|wireLen, byte(len(sid)))
+	b = append(b, sid[:]...)
 	if ts := sc.TraceState(); ts.Len() > 0 {
-		w.stringField(spTraceState, ts.String())
+		b = appendStringField(b, spTraceState, ts.String())
 	}
 	parent := sp.Parent()
 	if psid := parent.SpanID(); psid.IsValid() {
-		w.bytesField(spParentSpanID, psid[:])
+		b = append(b, spParentSpanID<<3|wireLen, byte(len(psid)))
+		b = append(b, psid[:]...)
 	}
-	w.stringField(spName, sp.Name())
-	w.uvarintField(spKind, uint64(kind(sp.SpanKind())))
-	w.fixed64Field(spStart, unixNano(sp.StartTime().UnixNano()))
-	w.fixed64Field(spEnd, unixNano(sp.EndTime().UnixNano()))
-	w.keyValues(spAttrs, sp.Attributes())
-	w.uvarintField(spDroppedAttrs, clampUint32(sp.DroppedAttributes()))
+	b = appendStringField(b, spName, sp.Name())
+	b = appendUvarintField(b, spKind, uint64(kind(sp.SpanKind())))
+	b = appendFixed64Field(b, spStart, unixNano(sp.StartTime().UnixNano()))
+	b = appendFixed64Field(b, spEnd, unixNano(sp.EndTime().UnixNano()))
+	b = appendKeyValues(b, spAttrs, sp.Attributes())
+	b = appendUvarintField(b, spDroppedAttrs, clampUint32(sp.DroppedAttributes()))
 	for _, ev := range sp.Events() {
-		e := w.open(spEvents)
-		w.fixed64Field(evTime, unixNano(ev.Time.UnixNano()))
-		w.stringField(evName, ev.Name)
-		w.keyValues(evAttrs, ev.Attributes)
-		w.uvarintField(evDroppedAttrs, clampUint32(ev.DroppedAttributeCount))
-		w.close(e)
+		var e int
+		b, e = appendOpen(b, spEvents)
+		b = appendFixed64Field(b, evTime, unixNano(ev.Time.UnixNano()))
+		b = appendStringField(b, evName, ev.Name)
+		b = appendKeyValues(b, evAttrs, ev.Attributes)
+		b = appendUvarintField(b, evDroppedAttrs, clampUint32(ev.DroppedAttributeCount))
+		b = appendClose(b, e)
 	}
-	w.uvarintField(spDroppedEvts, clampUint32(sp.DroppedEvents()))
+	b = appendUvarintField(b, spDroppedEvts, clampUint32(sp.DroppedEvents()))
 	for _, l := range sp.Links() {
-		e := w.open(spLinks)
+		var e int
+		b, e = appendOpen(b, spLinks)
 		ltid, lsid := l.SpanContext.TraceID(), l.SpanContext.SpanID()
-		w.bytesField(lkTraceID, ltid[:])
-		w.bytesField(lkSpanID, lsid[:])
+		b = appendBytesField(b, lkTraceID, ltid[:])
+		b = appendBytesField(b, lkSpanID, lsid[:])
 		if ts := l.SpanContext.TraceState(); ts.Len() > 0 {
-			w.stringField(lkTraceState, ts.String())
+			b = appendStringField(b, lkTraceState, ts.String())
 		}
-		w.keyValues(lkAttrs, l.Attributes)
-		w.uvarintField(lkDroppedAttrs, clampUint32(l.DroppedAttributeCount))
-		w.fixed32Field(lkFlags, flags(l.SpanContext.TraceFlags(), l.SpanContext))
-		w.close(e)
+		b = appendKeyValues(b, lkAttrs, l.Attributes)
+		b = appendUvarintField(b, lkDroppedAttrs, clampUint32(l.DroppedAttributeCount))
+		b = appendFixed32Field(b, lkFlags, flags(l.SpanContext.TraceFlags(), l.SpanContext))
+		b = appendClose(b, e)
 	}
-	w.uvarintField(spDroppedLinks, clampUint32(sp.DroppedLinks()))
+	b = appendUvarintField(b, spDroppedLinks, clampUint32(sp.DroppedLinks()))
 	// The official exporter always sends a status message, empty when unset.
 	st := sp.Status()
-	ss := w.open(spStatus)
-	w.stringField(stMessage, st.Description)
-	w.uvarintField(stCode, statusCode(st.Code))
-	w.close(ss)
-	w.fixed32Field(spFlags, flags(sc.TraceFlags(), parent))
-	w.close(s)
+	var ss int
+	b, ss = appendOpen(b, spStatus)
+	b = appendStringField(b, stMessage, st.Description)
+	b = appendUvarintField(b, stCode, statusCode(st.Code))
+	b = appendClose(b, ss)
+	b = appendFixed32Field(b, spFlags, flags(sc.TraceFlags(), parent))
+	return appendClose2(b, s)
 }
 
 // kind maps the API's span kind to OTLP's (the same numbers; unknown values are unspecified).

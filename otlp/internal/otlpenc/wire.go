@@ -1,11 +1,17 @@
 // Package otlpenc encodes OpenTelemetry SDK data straight to OTLP Export*ServiceRequest
 // protobuf bytes, without building the generated protobuf structs first: the SDK's hot path
 // then allocates only the output buffer.
+//
+// Every function appends to a byte slice it takes and returns (b = appendX(b, ...)), so that
+// the slice lives in registers: no store of a slice header to memory per field, hence no
+// write barrier while the garbage collector runs (it often does next to an application making
+// spans). Messages whose size is known up front (attributes of scalar values) get their length
+// written first; the others reserve room for the length and fix it when they end.
 package otlpenc
 
 import (
 	"encoding/binary"
-	"math"
+	"math/bits"
 )
 
 // Wire types.
@@ -16,76 +22,119 @@ const (
 	wireI32    = 5
 )
 
-// buf appends protobuf wire data. Nested messages are written in place: open reserves one
-// length byte, close writes the real length and shifts the body when it needs more bytes.
-type buf struct{ b []byte }
-
-func (w *buf) tag(field, wt int) { w.varint(uint64(field)<<3 | uint64(wt)) }
-
-func (w *buf) varint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
-
-func (w *buf) uvarintField(field int, v uint64) {
-	if v == 0 {
-		return
+// appendVarint appends v in base-128; the one-byte case inlines.
+func appendVarint(b []byte, v uint64) []byte {
+	if v < 0x80 {
+		return append(b, byte(v))
 	}
-	w.tag(field, wireVarint)
-	w.varint(v)
+	return binary.AppendUvarint(b, v)
 }
 
-func (w *buf) fixed64Field(field int, v uint64) {
-	if v == 0 {
-		return
-	}
-	w.tag(field, wireI64)
-	w.b = binary.LittleEndian.AppendUint64(w.b, v)
+// varintLen is the encoded length of v.
+func varintLen(v uint64) int { return (bits.Len64(v|1)*9 + 64) / 64 }
+
+func appendTag(b []byte, field, wt int) []byte {
+	return appendVarint(b, uint64(field)<<3|uint64(wt))
 }
 
-func (w *buf) fixed32Field(field int, v uint32) {
+// tagLen is the encoded length of a tag.
+func tagLen(field int) int { return varintLen(uint64(field) << 3) }
+
+func appendUvarintField(b []byte, field int, v uint64) []byte {
 	if v == 0 {
-		return
+		return b
 	}
-	w.tag(field, wireI32)
-	w.b = binary.LittleEndian.AppendUint32(w.b, v)
+	return appendVarint(appendTag(b, field, wireVarint), v)
 }
 
-// stringField writes a non-empty string (proto3 omits empty ones).
-func (w *buf) stringField(field int, s string) {
+func appendFixed64Field(b []byte, field int, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	return binary.LittleEndian.AppendUint64(appendTag(b, field, wireI64), v)
+}
+
+func appendFixed32Field(b []byte, field int, v uint32) []byte {
+	if v == 0 {
+		return b
+	}
+	return binary.LittleEndian.AppendUint32(appendTag(b, field, wireI32), v)
+}
+
+// appendStringField writes a non-empty string (proto3 omits empty ones).
+func appendStringField(b []byte, field int, s string) []byte {
 	if s == "" {
-		return
+		return b
 	}
-	w.tag(field, wireLen)
-	w.varint(uint64(len(s)))
-	w.b = append(w.b, s...)
+	return appendString(b, field, s)
 }
 
-func (w *buf) bytesField(field int, p []byte) {
+// appendString writes s even when empty (a oneof member).
+func appendString(b []byte, field int, s string) []byte {
+	b = appendTag(b, field, wireLen)
+	b = appendVarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendBytesField(b []byte, field int, p []byte) []byte {
 	if len(p) == 0 {
-		return
+		return b
 	}
-	w.tag(field, wireLen)
-	w.varint(uint64(len(p)))
-	w.b = append(w.b, p...)
+	b = appendTag(b, field, wireLen)
+	b = appendVarint(b, uint64(len(p)))
+	return append(b, p...)
 }
 
-// open starts a nested message and returns the offset close needs.
-func (w *buf) open(field int) int {
-	w.tag(field, wireLen)
-	w.b = append(w.b, 0)
-	return len(w.b)
-}
-
-// close ends the message open started.
-func (w *buf) close(start int) {
-	n := len(w.b) - start
-	if n < 0x80 {
-		w.b[start-1] = byte(n)
-		return
+// stringFieldLen is what appendStringField writes for s.
+func stringFieldLen(field int, s string) int {
+	if s == "" {
+		return 0
 	}
-	var lenBuf [binary.MaxVarintLen64]byte
-	l := binary.PutUvarint(lenBuf[:], uint64(n))
-	w.b = append(w.b, lenBuf[:l-1]...) // room for the longer length
-	copy(w.b[start-1+l:], w.b[start:start+n])
-	copy(w.b[start-1:], lenBuf[:l])
+	return tagLen(field) + varintLen(uint64(len(s))) + len(s)
 }
 
-func float64Bits(f float64) uint64 { return math.Float64bits(f) }
+// appendOpen starts a nested message of unknown size with room for a length of one byte and
+// returns the offset appendClose needs.
+func appendOpen(b []byte, field int) ([]byte, int) {
+	b = appendTag(b, field, wireLen)
+	b = append(b, 0)
+	return b, len(b)
+}
+
+// appendClose ends the message appendOpen started.
+func appendClose(b []byte, start int) []byte { return closeReserved(b, start, 1) }
+
+// appendOpen2 is appendOpen with room for a length of two bytes (128 B to 16 KiB: a span).
+func appendOpen2(b []byte, field int) ([]byte, int) {
+	b = appendTag(b, field, wireLen)
+	b = append(b, 0, 0)
+	return b, len(b)
+}
+
+// appendClose2 ends the message appendOpen2 started.
+func appendClose2(b []byte, start int) []byte { return closeReserved(b, start, 2) }
+
+// closeReserved writes the length of the message that starts at start in the reserved bytes
+// before it, moving the body when its length needs a different number of bytes.
+func closeReserved(b []byte, start, reserved int) []byte {
+	n := len(b) - start
+	l := varintLen(uint64(n))
+	at := start - reserved
+	switch {
+	case l == reserved:
+	case l < reserved:
+		copy(b[at+l:], b[start:])
+		b = b[:len(b)-(reserved-l)]
+	default:
+		var room [binary.MaxVarintLen64]byte
+		b = append(b, room[:l-reserved]...)
+		copy(b[at+l:], b[start:start+n])
+	}
+	for ; l > 1; l-- {
+		b[at] = byte(n) | 0x80
+		n >>= 7
+		at++
+	}
+	b[at] = byte(n)
+	return b
+}
