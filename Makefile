@@ -9,6 +9,7 @@ FUZZ_TARGETS := \
 	./internal/otlpwire:FuzzTraces \
 	./internal/otlpwire:FuzzMetrics \
 	./internal/otlpwire:FuzzLogs \
+	./internal/otlpwire:FuzzPlainKeyValue \
 	./internal/receiver:FuzzHTTPTraces \
 	./internal/receiver:FuzzHTTPMetrics \
 	./internal/receiver:FuzzHTTPLogs \

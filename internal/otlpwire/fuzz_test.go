@@ -31,3 +31,24 @@ func fuzzSignal(f *testing.F, sig pipeline.Signal) {
 		checkBody(t, sig, body, int(maxItems), int(maxBytes))
 	})
 }
+
+// FuzzPlainKeyValue: the attribute fast path accepts only what the schema walk accepts.
+func FuzzPlainKeyValue(f *testing.F) {
+	for _, seed := range [][]byte{
+		{0x0a, 0x01, 'k', 0x12, 0x03, 0x0a, 0x01, 'v'},
+		{0x0a, 0x01, 'k', 0x12, 0x02, 0x18, 0x96},
+		{0x0a, 0x01, 'k', 0x12, 0x09, 0x21, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f},
+		{0x0a, 0x01, 'k', 0x12, 0x02, 0x10, 0x01, 0x12, 0x03, 0x3a, 0x01, 0xff},
+		{0x0a, 0x01, 'k', 0x12, 0x04, 0x2a, 0x02, 0x0a, 0x00},
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !plainKeyValue(b) {
+			return
+		}
+		if _, e := walkMsg(mKeyValue, b, 3); e != nil {
+			t.Fatalf("fast path accepted %x, the schema walk refuses it: %v", b, e.public())
+		}
+	})
+}

@@ -445,6 +445,9 @@ func consumeField(fd *fieldDesc, wt int, b []byte, pos, depth int) (next, start,
 		if depth >= maxDepth {
 			return 0, 0, 0, 0, problemf("messages nested deeper than " + strconv.Itoa(maxDepth))
 		}
+		if fd.msg == mKeyValue && plainKeyValue(b[start:end]) {
+			return end, start, end, 0, nil
+		}
 		if n, e = walkMsg(fd.msg, b[start:end], depth+1); e != nil {
 			return 0, 0, 0, 0, e
 		}
@@ -468,6 +471,64 @@ func wrongWire(got, want int) *wireErr {
 func allZero(b []byte) bool {
 	for _, c := range b {
 		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// plainKeyValue reports whether b is a KeyValue of the shape nearly every attribute has: a key
+// and a string, bool, int, double or bytes value, each with one-byte tags and lengths. Such a
+// KeyValue is well formed when its lengths and varints fit; anything else (arrays, maps, unknown
+// fields, longer lengths, any doubt) is left to walkMsg, which also names what is wrong. Found
+// in profiles: attributes are most of what a request holds, and the table walk costs a call per
+// field.
+func plainKeyValue(b []byte) bool {
+	for pos := 0; pos < len(b); {
+		if pos+1 >= len(b) || b[pos+1] >= 0x80 {
+			return false
+		}
+		tag, l := b[pos], int(b[pos+1])
+		pos += 2
+		if l > len(b)-pos {
+			return false
+		}
+		switch tag {
+		case 1<<3 | wtLen: // key
+		case 2<<3 | wtLen: // value
+			if !plainAnyValue(b[pos : pos+l]) {
+				return false
+			}
+		default:
+			return false
+		}
+		pos += l
+	}
+	return true
+}
+
+// plainAnyValue is plainKeyValue's check of a scalar AnyValue.
+func plainAnyValue(b []byte) bool {
+	for pos := 0; pos < len(b); {
+		tag := b[pos]
+		pos++
+		switch tag {
+		case 1<<3 | wtLen, 7<<3 | wtLen: // string_value, bytes_value
+			if pos >= len(b) || b[pos] >= 0x80 || int(b[pos]) > len(b)-pos-1 {
+				return false
+			}
+			pos += 1 + int(b[pos])
+		case 2<<3 | wtVarint, 3<<3 | wtVarint: // bool_value, int_value
+			var e *wireErr
+			if _, pos, e = readVarint(b, pos); e != nil {
+				return false
+			}
+		case 4<<3 | wtI64: // double_value
+			if len(b)-pos < 8 {
+				return false
+			}
+			pos += 8
+		default:
 			return false
 		}
 	}

@@ -153,8 +153,9 @@ exporters = ["file"]
 
 // agentConfig is an agent forwarding traces to endpoints (balanced when there are several).
 // With a queue dir the exporter uses the disk queue with the given fsync policy, otherwise the
-// memory queue. There is no batch processor: it would acknowledge from memory, ahead of the
-// disk queue.
+// memory queue. There is no batch processor (it would acknowledge from memory, ahead of the
+// disk queue): with the disk queue, batches are merged after it (sending_queue.batch), as in
+// the agent's defaults.
 func agentConfig(admin, grpc string, endpoints []string, queueDir, fsync string) string {
 	ep := fmt.Sprintf("endpoint = %q", endpoints[0])
 	if len(endpoints) > 1 {
@@ -170,7 +171,11 @@ func agentConfig(admin, grpc string, endpoints []string, queueDir, fsync string)
 [exporters.otlp.sending_queue.disk]
 dir = %q
 fsync = %q
-fsync_interval = "200ms"`, queueDir, fsync)
+fsync_interval = "200ms"
+[exporters.otlp.sending_queue.batch]
+enabled = true
+min_size = 2048
+flush_timeout = "50ms"`, queueDir, fsync)
 	}
 	return fmt.Sprintf(`
 [otlp]
