@@ -304,6 +304,16 @@ func scanSpan(b []byte, depth int) (valid bool, e *wireErr) {
 	d := &descs[mSpan]
 	var traceOK, spanOK bool
 	for pos := 0; pos < len(b); {
+		if n := plainSpanField(b, pos); n > 0 {
+			switch b[pos] {
+			case 1<<3 | wtLen:
+				traceOK = !allZero(b[pos+2 : pos+n])
+			case 2<<3 | wtLen:
+				spanOK = !allZero(b[pos+2 : pos+n])
+			}
+			pos += n
+			continue
+		}
 		tagPos := pos
 		var num, wt, next int
 		var e *wireErr
@@ -475,6 +485,44 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// plainSpanField returns the encoded size of the span field at b[pos:] when it is one of the
+// fields every span has, in its usual well-formed shape (one-byte tag and length, ids of the
+// right length, plain attributes), or 0 to leave it to the schema walk.
+func plainSpanField(b []byte, pos int) int {
+	rest := len(b) - pos
+	if rest < 2 {
+		return 0
+	}
+	l := int(b[pos+1])
+	switch b[pos] {
+	case 1<<3 | wtLen: // trace_id
+		if l == 16 && rest >= 18 {
+			return 18
+		}
+	case 2<<3 | wtLen, 4<<3 | wtLen: // span_id, parent_span_id
+		if l == 8 && rest >= 10 {
+			return 10
+		}
+	case 5<<3 | wtLen: // name
+		if l < 0x80 && l <= rest-2 {
+			return 2 + l
+		}
+	case 6<<3 | wtVarint: // kind
+		if l < 0x80 {
+			return 2
+		}
+	case 7<<3 | wtI64, 8<<3 | wtI64: // start and end times
+		if rest >= 9 {
+			return 9
+		}
+	case 9<<3 | wtLen: // attributes
+		if l < 0x80 && l <= rest-2 && plainKeyValue(b[pos+2:pos+2+l]) {
+			return 2 + l
+		}
+	}
+	return 0
 }
 
 // plainKeyValue reports whether b is a KeyValue of the shape nearly every attribute has: a key
