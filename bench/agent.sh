@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/agent.sh: our otlp-agent's durable path against the OpenTelemetry Collector's persistent
 # sending queue (file_storage extension), under the same telemetrygen load, one after the other:
-#   agent-durable   otlp in -> batch -> disk queue, fsync per batch -> otlp/gRPC out to a sink
+#   agent-durable   otlp in -> disk queue, fsync per request -> batches merged from the queue
+#                   (sending_queue.batch) -> otlp/gRPC out to a sink
 #                   (ours: fsync = "always"; the Collector: file_storage fsync: true)
 #   agent-interval  as agent-durable, ours at fsync = "interval" (1s), the Collector at its
 #                   default fsync: false
