@@ -86,7 +86,56 @@ func boolByte(v bool) byte {
 
 // appendValue writes v as an AnyValue message in field. A oneof member is written even when
 // it holds its zero value, so false, 0 and "" survive.
+//
+// Slices of values and maps, the only types that nest, are encoded into a buffer of their own
+// by the recursive appendNested: the compiler's escape analysis gives up on recursion, and
+// would move every caller's buffer to the heap.
 func appendValue(b []byte, field int, v attribute.Value) []byte {
+	if out, ok := appendFlatValue(b, field, v); ok {
+		return out
+	}
+	return append(b, appendNested(nil, field, v)...)
+}
+
+// appendNested writes v, a SLICE or a MAP, as an AnyValue message in field.
+func appendNested(b []byte, field int, v attribute.Value) []byte {
+	var s, a int
+	b, s = appendOpen(b, field)
+	switch v.Type() {
+	case attribute.SLICE:
+		b, a = appendOpen(b, anyArray)
+		for _, x := range v.AsSlice() {
+			if out, ok := appendFlatValue(b, listValues, x); ok {
+				b = out
+			} else {
+				b = appendNested(b, listValues, x)
+			}
+		}
+	case attribute.MAP:
+		b, a = appendOpen(b, anyKVList)
+		for _, kv := range v.AsMap() {
+			var e int
+			b, e = appendOpen(b, listValues)
+			b = appendStringField(b, kvKey, string(kv.Key))
+			if out, ok := appendFlatValue(b, kvValue, kv.Value); ok {
+				b = out
+			} else {
+				b = appendNested(b, kvValue, kv.Value)
+			}
+			b = appendClose(b, e)
+		}
+	}
+	b = appendClose(b, a)
+	return appendClose(b, s)
+}
+
+// appendFlatValue writes v as an AnyValue message in field unless v is a SLICE or a MAP
+// (ok false, nothing written).
+func appendFlatValue(b []byte, field int, v attribute.Value) (out []byte, ok bool) {
+	switch v.Type() {
+	case attribute.SLICE, attribute.MAP:
+		return b, false
+	}
 	var s int
 	b, s = appendOpen(b, field)
 	switch v.Type() {
@@ -132,23 +181,11 @@ func appendValue(b []byte, field int, v attribute.Value) []byte {
 			b = appendString(b, anyString, x)
 		}
 		b = appendClose(b, a)
-	case attribute.SLICE:
-		var a int
-		b, a = appendOpen(b, anyArray)
-		for _, x := range v.AsSlice() {
-			b = appendValue(b, listValues, x)
-		}
-		b = appendClose(b, a)
-	case attribute.MAP:
-		var a int
-		b, a = appendOpen(b, anyKVList)
-		b = appendKeyValues(b, listValues, v.AsMap())
-		b = appendClose(b, a)
 	case attribute.EMPTY:
 	default:
 		b = appendString(b, anyString, "INVALID")
 	}
-	return appendClose(b, s)
+	return appendClose(b, s), true
 }
 
 // appendResource writes a Resource message in field.

@@ -41,7 +41,7 @@ func (e *LogEncoder) AppendLogs(dst []byte, recs []sdklog.Record) []byte {
 
 func appendLogRecord(b []byte, field int, r *sdklog.Record) []byte {
 	var s int
-	b, s = appendOpen2(b, field)
+	b, s = appendOpenN(b, field, 2)
 	if t := r.Timestamp(); !t.IsZero() {
 		b = appendFixed64Field(b, lrTime, unixNano(t.UnixNano()))
 	}
@@ -68,5 +68,5 @@ func appendLogRecord(b []byte, field int, r *sdklog.Record) []byte {
 		b = appendFixed64Field(b, lrObserved, unixNano(t.UnixNano()))
 	}
 	b = appendStringField(b, lrEventName, r.EventName())
-	return appendClose2(b, s)
+	return closeReserved(b, s, 2)
 }

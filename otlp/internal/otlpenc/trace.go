@@ -72,7 +72,7 @@ func (e *TraceEncoder) AppendSpans(dst []byte, spans []sdktrace.ReadOnlySpan) []
 // size of a span's.
 func appendSpan(b []byte, field int, sp sdktrace.ReadOnlySpan) []byte {
 	var s int
-	b, s = appendOpen2(b, field)
+	b, s = appendOpenN(b, field, 2)
 	sc := sp.SpanContext()
 	tid, sid := sc.TraceID(), sc.SpanID()
 	b = append(b, spTraceID<<3|wireLen, byte(len(tid)))
@@ -126,7 +126,7 @@ func appendSpan(b []byte, field int, sp sdktrace.ReadOnlySpan) []byte {
 	b = appendUvarintField(b, stCode, statusCode(st.Code))
 	b = appendClose(b, ss)
 	b = appendFixed32Field(b, spFlags, flags(sc.TraceFlags(), parent))
-	return appendClose2(b, s)
+	return closeReserved(b, s, 2)
 }
 
 // kind maps the API's span kind to OTLP's (the same numbers; unknown values are unspecified).

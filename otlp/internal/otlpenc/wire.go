@@ -95,24 +95,19 @@ func stringFieldLen(field int, s string) int {
 
 // appendOpen starts a nested message of unknown size with room for a length of one byte and
 // returns the offset appendClose needs.
-func appendOpen(b []byte, field int) ([]byte, int) {
-	b = appendTag(b, field, wireLen)
-	b = append(b, 0)
-	return b, len(b)
-}
+func appendOpen(b []byte, field int) ([]byte, int) { return appendOpenN(b, field, 1) }
 
 // appendClose ends the message appendOpen started.
 func appendClose(b []byte, start int) []byte { return closeReserved(b, start, 1) }
 
-// appendOpen2 is appendOpen with room for a length of two bytes (128 B to 16 KiB: a span).
-func appendOpen2(b []byte, field int) ([]byte, int) {
+// appendOpenN starts a nested message with room for a length of reserved bytes (2: up to
+// 16 KiB, a span; 3: up to 2 MiB, a request) and returns the offset closeReserved needs.
+func appendOpenN(b []byte, field, reserved int) ([]byte, int) {
 	b = appendTag(b, field, wireLen)
-	b = append(b, 0, 0)
+	var room [3]byte
+	b = append(b, room[:reserved]...)
 	return b, len(b)
 }
-
-// appendClose2 ends the message appendOpen2 started.
-func appendClose2(b []byte, start int) []byte { return closeReserved(b, start, 2) }
 
 // closeReserved writes the length of the message that starts at start in the reserved bytes
 // before it, moving the body when its length needs a different number of bytes.

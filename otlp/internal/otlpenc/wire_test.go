@@ -8,7 +8,7 @@ import (
 )
 
 // TestNestedLengths checks messages whose length needs fewer, as many or more bytes than
-// appendOpen and appendOpen2 reserve against protowire.
+// appendOpen and appendOpenN reserve against protowire.
 func TestNestedLengths(t *testing.T) {
 	for _, n := range []int{0, 1, 127, 128, 200, 16383, 16384, 20000, 2097151, 2097152} {
 		body := bytes.Repeat([]byte{'x'}, n)
@@ -17,9 +17,11 @@ func TestNestedLengths(t *testing.T) {
 		if got := appendClose(append(b, body...), s); !bytes.Equal(got, want) {
 			t.Errorf("one byte reserved, length %d: encoding differs", n)
 		}
-		b, s = appendOpen2([]byte{7}, 5)
-		if got := appendClose2(append(b, body...), s); !bytes.Equal(got, want) {
-			t.Errorf("two bytes reserved, length %d: encoding differs", n)
+		for reserved := 2; reserved <= 3; reserved++ {
+			b, s = appendOpenN([]byte{7}, 5, reserved)
+			if got := closeReserved(append(b, body...), s, reserved); !bytes.Equal(got, want) {
+				t.Errorf("%d bytes reserved, length %d: encoding differs", reserved, n)
+			}
 		}
 	}
 	for _, v := range []uint64{0, 1, 127, 128, 1<<14 - 1, 1 << 14, 1<<63 - 1, 1 << 63, ^uint64(0)} {
