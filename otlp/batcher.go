@@ -39,8 +39,13 @@ func (l *batchLimits) set(c BatchConfig) {
 	l.blockTimeout.Store(bt)
 }
 
-// batcher buffers items in memory, and from one worker encodes them in batches and hands
-// them to the destination's queue. When the buffer is full an item waits up to the block
+// maxSpareChunks bounds the emptied chunks a batcher keeps for reuse.
+const maxSpareChunks = 32
+
+// batcher buffers items in memory in chunks of at most maxBatch items, and from one worker
+// encodes each chunk into one request and hands it to the destination's queue. A full chunk
+// wakes the worker at once; the one being filled waits for the batch timeout (or a flush), so
+// requests are full ones under load. When the buffer is full an item waits up to the block
 // timeout for room or is dropped; every drop is counted by reason.
 type batcher[T any] struct {
 	sig    pipeline.Signal
@@ -55,9 +60,11 @@ type batcher[T any] struct {
 	inFlight atomic.Int64 // taken by the worker, not yet handed to the queue
 
 	mu     sync.Mutex
-	items  []T           // guarded by mu
-	spare  []T           // guarded by mu
-	room   chan struct{} // guarded by mu; closed when the worker takes the items
+	full   [][]T         // guarded by mu; chunks of maxBatch items, oldest first
+	cur    []T           // guarded by mu; the chunk being filled
+	items  int64         // guarded by mu; items in full and cur
+	spare  [][]T         // guarded by mu; emptied chunks, for reuse
+	room   chan struct{} // guarded by mu; closed when the worker takes items
 	closed bool          // guarded by mu
 
 	kick  chan struct{}
@@ -79,7 +86,7 @@ func (b *batcher[T]) add(item T) {
 	b.accepted.Add(1)
 	var timer *time.Timer
 	b.mu.Lock()
-	for int64(len(b.items)) >= b.limits.maxQueue.Load() && !b.closed {
+	for b.items >= b.limits.maxQueue.Load() && !b.closed {
 		bt := time.Duration(b.limits.blockTimeout.Load())
 		if bt <= 0 {
 			b.mu.Unlock()
@@ -106,10 +113,22 @@ func (b *batcher[T]) add(item T) {
 		b.drop(1, selftel.ReasonShutdown)
 		return
 	}
-	b.items = append(b.items, item)
-	n := int64(len(b.items))
+	if b.cur == nil {
+		if n := len(b.spare); n > 0 {
+			b.cur = b.spare[n-1]
+			b.spare[n-1] = nil
+			b.spare = b.spare[:n-1]
+		}
+	}
+	b.cur = append(b.cur, item)
+	b.items++
+	full := int64(len(b.cur)) >= b.limits.maxBatch.Load()
+	if full {
+		b.full = append(b.full, b.cur)
+		b.cur = nil
+	}
 	b.mu.Unlock()
-	if n == b.limits.maxBatch.Load() {
+	if full {
 		b.wake()
 	}
 }
@@ -129,27 +148,29 @@ func (b *batcher[T]) drop(n int, reason string) {
 // buffered is the items not yet in the destination's queue.
 func (b *batcher[T]) buffered() int64 {
 	b.mu.Lock()
-	n := len(b.items)
+	n := b.items
 	b.mu.Unlock()
-	return int64(n) + b.inFlight.Load()
+	return n + b.inFlight.Load()
 }
 
 func (b *batcher[T]) run() {
 	defer close(b.done)
-	var body []byte
+	var w worker[T]
 	timer := time.NewTimer(time.Duration(b.limits.timeout.Load()))
 	defer timer.Stop()
 	for {
 		var reply chan struct{}
+		all := true
 		select {
 		case <-b.kick:
+			all = false
 		case <-timer.C:
 		case reply = <-b.flush:
 		case <-b.stop:
-			body = b.send(body)
+			b.send(&w, true)
 			return
 		}
-		body = b.send(body)
+		b.send(&w, all)
 		if reply != nil {
 			close(reply)
 		}
@@ -157,35 +178,53 @@ func (b *batcher[T]) run() {
 	}
 }
 
-// send hands everything buffered to the destination in batches of at most maxBatch.
-func (b *batcher[T]) send(body []byte) []byte {
+// worker is the scratch space of the batcher's worker.
+type worker[T any] struct {
+	body   []byte
+	chunks [][]T
+}
+
+// send hands the full chunks to the destination, and the one being filled too when all is
+// set, or when the buffer is full without a full chunk (a reload shrank queue_size below
+// max_size) so that an add waiting for room gets it.
+func (b *batcher[T]) send(w *worker[T], all bool) {
 	b.mu.Lock()
-	items := b.items
-	b.items = b.spare[:0]
-	b.spare = nil
-	close(b.room)
-	b.room = make(chan struct{})
-	b.inFlight.Store(int64(len(items)))
+	w.chunks = append(w.chunks[:0], b.full...)
+	clear(b.full)
+	b.full = b.full[:0]
+	if len(b.cur) > 0 && (all || len(w.chunks) == 0 && b.items >= b.limits.maxQueue.Load()) {
+		w.chunks = append(w.chunks, b.cur)
+		b.cur = nil
+	}
+	var n int64
+	for _, c := range w.chunks {
+		n += int64(len(c))
+	}
+	b.items -= n
+	b.inFlight.Store(n)
+	if n > 0 {
+		close(b.room)
+		b.room = make(chan struct{})
+	}
 	b.mu.Unlock()
 
-	size := int(max(b.limits.maxBatch.Load(), 1))
-	for len(items) > 0 {
-		n := min(size, len(items))
-		body = b.encode(body[:0], items[:n])
-		b.deliver(pipeline.Batch{Signal: b.sig, Body: body, Items: n})
-		clear(items[:n]) // let the spans be collected
-		items = items[n:]
-		b.inFlight.Add(int64(-n))
+	for _, c := range w.chunks {
+		w.body = b.encode(w.body[:0], c)
+		b.deliver(pipeline.Batch{Signal: b.sig, Body: w.body, Items: len(c)})
+		b.inFlight.Add(int64(-len(c)))
+		clear(c) // let the items be collected
 	}
-	if cap(body) > 4<<20 {
-		body = nil // do not keep a huge buffer after a burst
+	if cap(w.body) > 4<<20 {
+		w.body = nil // do not keep a huge buffer after a burst
 	}
 	b.mu.Lock()
-	if b.spare == nil {
-		b.spare = items[:0:cap(items)]
+	for _, c := range w.chunks {
+		if len(b.spare) < maxSpareChunks {
+			b.spare = append(b.spare, c[:0])
+		}
 	}
 	b.mu.Unlock()
-	return body
+	clear(w.chunks)
 }
 
 // deliver puts one batch in the destination's queue. A refused batch is counted dropped; a

@@ -3,6 +3,8 @@ package otlp
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -118,5 +120,74 @@ func TestFullBuffersDropCounted(t *testing.T) {
 				t.Errorf("accepted %d, exported %d + dropped %v != %d", st.Traces.Accepted, st.Traces.Exported, st.Traces.Dropped, n)
 			}
 		})
+	}
+}
+
+// TestRequestsAreFullBatches checks that spans made faster than the batch timeout travel in
+// requests of exactly MaxSize spans, the remainder in one request at the flush, each request
+// holding consecutive spans in order (two queue workers may deliver requests out of order).
+func TestRequestsAreFullBatches(t *testing.T) {
+	ctx := ctxT(t, 20*time.Second)
+	var mu sync.Mutex
+	var sizes []int
+	var firsts []int // first span of each request
+	exp := ExporterFunc(func(_ context.Context, r Request) error {
+		if r.Signal != SignalTraces {
+			return nil
+		}
+		td, err := r.Traces()
+		if err != nil {
+			return Permanent(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		sizes = append(sizes, r.Items)
+		if n := td.SpanCount(); n != r.Items {
+			t.Errorf("request of %d spans says %d items", n, r.Items)
+		}
+		spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+		first, _ := strconv.Atoi(spans.At(0).Name())
+		for i := range spans.Len() {
+			if name := spans.At(i).Name(); name != strconv.Itoa(first+i) {
+				t.Errorf("span %d of a request starting at %d is %q", i, first, name)
+			}
+		}
+		firsts = append(firsts, first)
+		return nil
+	})
+	c, err := New(ctx, WithEnv(nil), WithExporter(exp), WithMetricInterval(time.Hour),
+		WithBatch(BatchConfig{MaxSize: 16, QueueSize: 64, Timeout: time.Hour}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := c.Tracer("batches")
+	const n = 16*40 + 5
+	for i := range n {
+		_, sp := tr.Start(ctx, strconv.Itoa(i))
+		sp.End()
+	}
+	if err := c.ForceFlush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sizes) != 41 {
+		t.Fatalf("request sizes %v, want 40 of 16 and one of 5", sizes)
+	}
+	slices.Sort(firsts)
+	for i, first := range firsts {
+		if first != 16*i {
+			t.Fatalf("requests start at %v, want every 16th span", firsts)
+		}
+	}
+	slices.Sort(sizes)
+	if sizes[0] != 5 || sizes[1] != 16 || sizes[40] != 16 {
+		t.Fatalf("request sizes %v, want 40 of 16 and one of 5", sizes)
+	}
+	if st := c.Stats(); st.Traces.Exported != n || st.Traces.DroppedTotal() != 0 {
+		t.Errorf("stats %+v", st.Traces)
 	}
 }
