@@ -1,6 +1,10 @@
 // Command sdk compares the otlp SDK with the official OpenTelemetry Go SDK (BatchSpanProcessor
 // + otlptracegrpc, defaults) against the same in-process OTLP/gRPC server: the cost of one span
-// (start, 4 attributes, end) and what each loses when spans are made at full speed.
+// (start, 4 attributes, end; interleaved rounds, medians), the CPU time per span at a paced
+// rate that neither SDK drops at, and what each loses when spans are made at full speed.
+//
+// With -only ours|official it runs only that SDK's per-span rounds, for -cpuprofile,
+// -memprofile and -trace.
 package main
 
 import (
@@ -10,7 +14,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
+	"runtime/pprof"
+	rtrace "runtime/trace"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,13 +35,22 @@ import (
 	"github.com/otlp-dev/otlp/otlp"
 )
 
-// sink counts the spans it receives without decoding them into objects, so that its own
-// allocations (counted by testing.Benchmark with the SDK's) stay small.
-type sink struct{ spans atomic.Int64 }
+// sink counts the spans it receives without decoding them into objects, and reuses its
+// receive buffers, so that its own allocations (counted by testing.Benchmark with the SDK's,
+// and growing with the spans delivered) stay out of the comparison as much as possible: a
+// collector runs in a process of its own.
+type sink struct {
+	spans  atomic.Int64
+	frames sync.Pool // *grpcraw.Frame
+}
 
 func (s *sink) handle(_ any, stream grpc.ServerStream) error {
-	var f grpcraw.Frame
-	if err := stream.RecvMsg(&f); err != nil {
+	f, _ := s.frames.Get().(*grpcraw.Frame)
+	if f == nil {
+		f = new(grpcraw.Frame)
+	}
+	defer s.frames.Put(f)
+	if err := stream.RecvMsg(f); err != nil {
 		return err
 	}
 	if m, _ := grpc.MethodFromServerStream(stream); m == grpcraw.TracesMethod {
@@ -125,16 +143,37 @@ func span(ctx context.Context, tr trace.Tracer) {
 
 func perSpan(mk func(context.Context, string) tracerSetup) testing.BenchmarkResult {
 	ctx := context.Background()
-	_, addr, stop := startSink()
+	snk, addr, stop := startSink()
 	defer stop()
 	s := mk(ctx, addr)
 	defer s.shutdown(ctx)
 	return testing.Benchmark(func(b *testing.B) {
 		b.ReportAllocs()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		gc0, recv0, cpu0 := ms.NumGC, snk.spans.Load(), cpuTime()
 		for b.Loop() {
 			span(ctx, s.tracer)
 		}
+		runtime.ReadMemStats(&ms)
+		recv := snk.spans.Load() - recv0
+		cpu := cpuTime() - cpu0
+		b.ReportMetric(float64(ms.NumGC-gc0)*1000/float64(b.N), "gc/kspan")
+		b.ReportMetric(float64(recv)/float64(b.N), "exported/span")
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+		if recv > 0 {
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(recv), "cpu-ns/exported")
+		}
 	})
+}
+
+// cpuTime is the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // burst makes n spans as fast as one goroutine can and reports what reached the sink.
@@ -157,21 +196,116 @@ func burst(mk func(context.Context, string) tracerSetup, n int) (received, expor
 	return snk.spans.Load(), exported, dropped, d
 }
 
+// paced makes rate spans a second for d, in steps of a millisecond, and reports the process's
+// CPU time per span (the sink's included, the same for both SDKs at the same rate) and the
+// spans that did not reach the sink.
+func paced(mk func(context.Context, string) tracerSetup, rate int, d time.Duration) (made, lost int64, cpuPerSpan time.Duration) {
+	ctx := context.Background()
+	snk, addr, stop := startSink()
+	defer stop()
+	s := mk(ctx, addr)
+	runtime.GC()
+	cpu0 := cpuTime()
+	start := time.Now()
+	for step := time.Duration(0); step < d; step += time.Millisecond {
+		for made < int64(float64(rate)*(step+time.Millisecond).Seconds()) {
+			span(ctx, s.tracer)
+			made++
+		}
+		time.Sleep(time.Until(start.Add(step + time.Millisecond)))
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	_ = s.shutdown(sctx)
+	cpu := cpuTime() - cpu0
+	return made, made - snk.spans.Load(), cpu / time.Duration(max(made, 1))
+}
+
+// profileOnly runs the per-span measurement of one SDK under the profilers asked for.
+func profileOnly(which string, rounds int, cpuFile, memFile, traceFile string) error {
+	mk := ours
+	if which == "official" {
+		mk = official
+	}
+	if cpuFile != "" {
+		f, err := os.Create(cpuFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if traceFile != "" {
+		f, err := os.Create(traceFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := rtrace.Start(f); err != nil {
+			return err
+		}
+		defer rtrace.Stop()
+	}
+	for range rounds {
+		r := perSpan(mk)
+		fmt.Printf("per-span %s: %s %s\n", which, r, r.MemString())
+	}
+	if memFile == "" {
+		return nil
+	}
+	f, err := os.Create(memFile)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("allocs").WriteTo(f, 0)
+}
+
 func main() {
 	n := flag.Int("spans", 200_000, "spans in the full-speed burst")
-	rounds := flag.Int("rounds", 3, "per-span measurements of each SDK (the median is kept)")
+	rounds := flag.Int("rounds", 5, "per-span measurements of each SDK, interleaved (the median is kept)")
+	rate := flag.Int("rate", 100_000, "spans per second of the paced run")
+	pacedFor := flag.Duration("paced", 2*time.Second, "length of the paced run of each SDK (0: none)")
+	only := flag.String("only", "", "ours or official: only that SDK's per-span rounds, under the profilers below")
+	cpuFile := flag.String("cpuprofile", "", "with -only: write a CPU profile")
+	memFile := flag.String("memprofile", "", "with -only: write an allocation profile")
+	traceFile := flag.String("trace", "", "with -only: write an execution trace")
 	flag.Parse()
+	if *only != "" {
+		if err := profileOnly(*only, *rounds, *cpuFile, *memFile, *traceFile); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 
-	var oursNs, theirsNs, oursAllocs, theirsAllocs []float64
+	var oursNs, theirsNs, oursAllocs, theirsAllocs, oursCPU, theirsCPU []float64
 	for range *rounds {
 		t := perSpan(official)
 		o := perSpan(ours)
-		fmt.Printf("per-span official: %s %d allocs/op\n", t, t.AllocsPerOp())
-		fmt.Printf("per-span ours:     %s %d allocs/op\n", o, o.AllocsPerOp())
+		fmt.Printf("per-span official: %s %s\n", t, t.MemString())
+		fmt.Printf("per-span ours:     %s %s\n", o, o.MemString())
 		theirsNs = append(theirsNs, float64(t.NsPerOp()))
 		oursNs = append(oursNs, float64(o.NsPerOp()))
 		theirsAllocs = append(theirsAllocs, float64(t.AllocsPerOp()))
 		oursAllocs = append(oursAllocs, float64(o.AllocsPerOp()))
+		theirsCPU = append(theirsCPU, t.Extra["cpu-ns/op"])
+		oursCPU = append(oursCPU, o.Extra["cpu-ns/op"])
+	}
+	fmt.Printf("per-span medians: official %.0f ns %.0f cpu-ns, ours %.0f ns %.0f cpu-ns (cpu: the process's CPU time per span made, export included)\n",
+		median(theirsNs), median(theirsCPU), median(oursNs), median(oursCPU))
+
+	if *pacedFor > 0 {
+		for _, sdk := range []struct {
+			name string
+			mk   func(context.Context, string) tracerSetup
+		}{{"official", official}, {"ours    ", ours}} {
+			made, lost, cpu := paced(sdk.mk, *rate, *pacedFor)
+			fmt.Printf("paced %s: %d spans/s for %s, %d spans, %d lost, %d cpu-ns/span\n", sdk.name, *rate, *pacedFor, made, lost, cpu.Nanoseconds())
+		}
 	}
 
 	recvT, _, _, dT := burst(official, *n)
