@@ -39,8 +39,11 @@ func (l *batchLimits) set(c BatchConfig) {
 	l.blockTimeout.Store(bt)
 }
 
-// maxSpareChunks bounds the emptied chunks a batcher keeps for reuse.
-const maxSpareChunks = 32
+// Bounds of the emptied chunks a batcher keeps for reuse.
+const (
+	maxSpareChunks   = 32
+	maxSpareChunkCap = 1 << 14 // items
+)
 
 // batcher buffers items in memory in chunks of at most maxBatch items, and from one worker
 // encodes each chunk into one request and hands it to the destination's queue. A full chunk
@@ -208,10 +211,15 @@ func (b *batcher[T]) send(w *worker[T], all bool) {
 	}
 	b.mu.Unlock()
 
+	size := int(max(b.limits.maxBatch.Load(), 1))
 	for _, c := range w.chunks {
-		w.body = b.encode(w.body[:0], c)
-		b.deliver(pipeline.Batch{Signal: b.sig, Body: w.body, Items: len(c)})
-		b.inFlight.Add(int64(-len(c)))
+		for rest := c; len(rest) > 0; { // a chunk filled before a reload shrank max_size is split
+			n := min(size, len(rest))
+			w.body = b.encode(w.body[:0], rest[:n])
+			b.deliver(pipeline.Batch{Signal: b.sig, Body: w.body, Items: n})
+			b.inFlight.Add(int64(-n))
+			rest = rest[n:]
+		}
 		clear(c) // let the items be collected
 	}
 	if cap(w.body) > 4<<20 {
@@ -219,7 +227,7 @@ func (b *batcher[T]) send(w *worker[T], all bool) {
 	}
 	b.mu.Lock()
 	for _, c := range w.chunks {
-		if len(b.spare) < maxSpareChunks {
+		if len(b.spare) < maxSpareChunks && cap(c) <= maxSpareChunkCap {
 			b.spare = append(b.spare, c[:0])
 		}
 	}

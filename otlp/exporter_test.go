@@ -191,3 +191,37 @@ func TestRequestsAreFullBatches(t *testing.T) {
 		t.Errorf("stats %+v", st.Traces)
 	}
 }
+
+// TestShrunkMaxSizeSplitsBufferedSpans checks that spans buffered before a reload lowered
+// max_size leave in requests of the new size.
+func TestShrunkMaxSizeSplitsBufferedSpans(t *testing.T) {
+	ctx := ctxT(t, 20*time.Second)
+	var mu sync.Mutex
+	var sizes []int
+	exp := ExporterFunc(func(_ context.Context, r Request) error {
+		if r.Signal == SignalTraces {
+			mu.Lock()
+			sizes = append(sizes, r.Items)
+			mu.Unlock()
+		}
+		return nil
+	})
+	batch := BatchConfig{MaxSize: 100, QueueSize: 1000, Timeout: time.Hour}
+	c, err := New(ctx, WithEnv(nil), WithExporter(exp), WithMetricInterval(time.Hour), WithBatch(batch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spansOnly(ctx, c, 50)
+	cfg := c.Config()
+	cfg.Batch.MaxSize = 16
+	c.limits.set(cfg.Batch) // what a reload does
+	if err := c.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(sizes)
+	if !slices.Equal(sizes, []int{2, 16, 16, 16}) {
+		t.Errorf("request sizes %v, want 16, 16, 16 and 2", sizes)
+	}
+}
