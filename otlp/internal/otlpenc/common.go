@@ -86,15 +86,11 @@ func boolByte(v bool) byte {
 
 // appendValue writes v as an AnyValue message in field. A oneof member is written even when
 // it holds its zero value, so false, 0 and "" survive.
-//
-// Slices of values and maps, the only types that nest, are encoded into a buffer of their own
-// by the recursive appendNested: the compiler's escape analysis gives up on recursion, and
-// would move every caller's buffer to the heap.
 func appendValue(b []byte, field int, v attribute.Value) []byte {
 	if out, ok := appendFlatValue(b, field, v); ok {
 		return out
 	}
-	return append(b, appendNested(nil, field, v)...)
+	return appendNested(b, field, v)
 }
 
 // appendNested writes v, a SLICE or a MAP, as an AnyValue message in field.
