@@ -266,7 +266,7 @@ func profileOnly(which string, rounds int, cpuFile, memFile, traceFile string) e
 
 func main() {
 	n := flag.Int("spans", 200_000, "spans in the full-speed burst")
-	rounds := flag.Int("rounds", 5, "per-span measurements of each SDK, interleaved (the median is kept)")
+	rounds := flag.Int("rounds", 7, "per-span measurements of each SDK, interleaved (the median is kept)")
 	rate := flag.Int("rate", 100_000, "spans per second of the paced run")
 	pacedFor := flag.Duration("paced", 2*time.Second, "length of the paced run of each SDK (0: none)")
 	only := flag.String("only", "", "ours or official: only that SDK's per-span rounds, under the profilers below")
@@ -283,9 +283,13 @@ func main() {
 	}
 
 	var oursNs, theirsNs, oursAllocs, theirsAllocs, oursCPU, theirsCPU []float64
-	for range *rounds {
-		t := perSpan(official)
-		o := perSpan(ours)
+	for r := range *rounds {
+		var t, o testing.BenchmarkResult
+		if r%2 == 0 { // alternate which SDK goes first, so neither always runs after the other
+			t, o = perSpan(official), perSpan(ours)
+		} else {
+			o, t = perSpan(ours), perSpan(official)
+		}
 		fmt.Printf("per-span official: %s %s\n", t, t.MemString())
 		fmt.Printf("per-span ours:     %s %s\n", o, o.MemString())
 		theirsNs = append(theirsNs, float64(t.NsPerOp()))
