@@ -2,8 +2,9 @@
 # The Go SDK (package otlp) against the official OpenTelemetry Go SDK (BatchSpanProcessor and
 # otlptracegrpc with their defaults), both exporting to the same in-process OTLP/gRPC server:
 # the application's cost of one span (start + 4 attributes + end, background export included;
-# 7 interleaved rounds, alternating which SDK goes first; medians), the CPU time per span at a paced rate neither SDK drops at, and
-# the spans each loses when one goroutine makes 200k spans at full speed.
+# medians of 7 interleaved rounds, alternating which SDK goes first), the CPU time per span at
+# a paced rate neither SDK drops at, and the spans each loses when one goroutine makes 200k
+# spans at full speed.
 # Profiling: go run ./bench/sdk -only ours -cpuprofile cpu.out (or -memprofile, -trace).
 # Ends with:
 # ratio sdk ns_per_span=<ours/theirs> allocs_per_span=<ours/theirs> dropped_official=<n> dropped_ours=<n> unreported_ours=<n>
