@@ -1,6 +1,9 @@
 package otlpenc
 
 import (
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -52,48 +55,84 @@ const (
 // TraceEncoder encodes spans into ExportTraceServiceRequest bytes. It keeps scratch space
 // between calls: one encoder per goroutine.
 type TraceEncoder struct {
-	g grouper
+	g      grouper
+	layout *snapshotLayout // nil: read spans through their methods
+	probed bool            // layout was looked for
 }
 
 // AppendSpans appends the request holding spans to dst. Spans are grouped by resource and
 // instrumentation scope, in the order they first appear.
 func (e *TraceEncoder) AppendSpans(dst []byte, spans []sdktrace.ReadOnlySpan) []byte {
 	for k, sp := range spans {
-		if sp != nil {
+		if sp == nil {
+			continue
+		}
+		if !e.probed {
+			e.layout, e.probed = findSnapshotLayout(sp), true
+		}
+		if res, sc, ok := e.layout.group(sp); ok {
+			e.g.add(k, res, sc)
+		} else {
 			e.g.add(k, sp.Resource(), sp.InstrumentationScope())
 		}
 	}
 	return e.g.write(dst, reqResourceSpans, rsScopeSpans, func(b []byte, k int) []byte {
-		return appendSpan(b, ssSpans, spans[k])
+		var d spanData
+		if !e.layout.read(spans[k], &d) {
+			readSpan(spans[k], &d)
+		}
+		return appendSpan(b, ssSpans, &d)
 	})
+}
+
+// spanData is what the encoder reads of a span.
+type spanData struct {
+	name                                      string
+	sc, parent                                trace.SpanContext
+	kind                                      trace.SpanKind
+	start, end                                time.Time
+	attrs                                     []attribute.KeyValue
+	events                                    []sdktrace.Event
+	links                                     []sdktrace.Link
+	status                                    sdktrace.Status
+	droppedAttrs, droppedEvents, droppedLinks int
+}
+
+// readSpan fills d through sp's methods.
+func readSpan(sp sdktrace.ReadOnlySpan, d *spanData) {
+	*d = spanData{
+		name: sp.Name(), sc: sp.SpanContext(), parent: sp.Parent(), kind: sp.SpanKind(),
+		start: sp.StartTime(), end: sp.EndTime(),
+		attrs: sp.Attributes(), events: sp.Events(), links: sp.Links(), status: sp.Status(),
+		droppedAttrs: sp.DroppedAttributes(), droppedEvents: sp.DroppedEvents(), droppedLinks: sp.DroppedLinks(),
+	}
 }
 
 // appendSpan writes one Span message in field. Its length is reserved two bytes, the usual
 // size of a span's.
-func appendSpan(b []byte, field int, sp sdktrace.ReadOnlySpan) []byte {
+func appendSpan(b []byte, field int, d *spanData) []byte {
 	var s int
 	b, s = appendOpenN(b, field, 2)
-	sc := sp.SpanContext()
-	tid, sid := sc.TraceID(), sc.SpanID()
+	tid, sid := d.sc.TraceID(), d.sc.SpanID()
 	b = append(b, spTraceID<<3|wireLen, byte(len(tid)))
 	b = append(b, tid[:]...)
 	b = append(b, spSpanID<<3|wireLen, byte(len(sid)))
 	b = append(b, sid[:]...)
-	if ts := sc.TraceState(); ts.Len() > 0 {
+	if ts := d.sc.TraceState(); ts.Len() > 0 {
 		b = appendStringField(b, spTraceState, ts.String())
 	}
-	parent := sp.Parent()
-	if psid := parent.SpanID(); psid.IsValid() {
+	if psid := d.parent.SpanID(); psid.IsValid() {
 		b = append(b, spParentSpanID<<3|wireLen, byte(len(psid)))
 		b = append(b, psid[:]...)
 	}
-	b = appendStringField(b, spName, sp.Name())
-	b = appendUvarintField(b, spKind, uint64(kind(sp.SpanKind())))
-	b = appendFixed64Field(b, spStart, unixNano(sp.StartTime().UnixNano()))
-	b = appendFixed64Field(b, spEnd, unixNano(sp.EndTime().UnixNano()))
-	b = appendKeyValues(b, spAttrs, sp.Attributes())
-	b = appendUvarintField(b, spDroppedAttrs, clampUint32(sp.DroppedAttributes()))
-	for _, ev := range sp.Events() {
+	b = appendStringField(b, spName, d.name)
+	b = appendUvarintField(b, spKind, uint64(kind(d.kind)))
+	b = appendFixed64Field(b, spStart, unixNano(d.start.UnixNano()))
+	b = appendFixed64Field(b, spEnd, unixNano(d.end.UnixNano()))
+	b = appendKeyValues(b, spAttrs, d.attrs)
+	b = appendUvarintField(b, spDroppedAttrs, clampUint32(d.droppedAttrs))
+	for i := range d.events {
+		ev := &d.events[i]
 		var e int
 		b, e = appendOpen(b, spEvents)
 		b = appendFixed64Field(b, evTime, unixNano(ev.Time.UnixNano()))
@@ -102,8 +141,9 @@ func appendSpan(b []byte, field int, sp sdktrace.ReadOnlySpan) []byte {
 		b = appendUvarintField(b, evDroppedAttrs, clampUint32(ev.DroppedAttributeCount))
 		b = appendClose(b, e)
 	}
-	b = appendUvarintField(b, spDroppedEvts, clampUint32(sp.DroppedEvents()))
-	for _, l := range sp.Links() {
+	b = appendUvarintField(b, spDroppedEvts, clampUint32(d.droppedEvents))
+	for i := range d.links {
+		l := &d.links[i]
 		var e int
 		b, e = appendOpen(b, spLinks)
 		ltid, lsid := l.SpanContext.TraceID(), l.SpanContext.SpanID()
@@ -117,15 +157,14 @@ func appendSpan(b []byte, field int, sp sdktrace.ReadOnlySpan) []byte {
 		b = appendFixed32Field(b, lkFlags, flags(l.SpanContext.TraceFlags(), l.SpanContext))
 		b = appendClose(b, e)
 	}
-	b = appendUvarintField(b, spDroppedLinks, clampUint32(sp.DroppedLinks()))
+	b = appendUvarintField(b, spDroppedLinks, clampUint32(d.droppedLinks))
 	// The official exporter always sends a status message, empty when unset.
-	st := sp.Status()
 	var ss int
 	b, ss = appendOpen(b, spStatus)
-	b = appendStringField(b, stMessage, st.Description)
-	b = appendUvarintField(b, stCode, statusCode(st.Code))
+	b = appendStringField(b, stMessage, d.status.Description)
+	b = appendUvarintField(b, stCode, statusCode(d.status.Code))
 	b = appendClose(b, ss)
-	b = appendFixed32Field(b, spFlags, flags(sc.TraceFlags(), parent))
+	b = appendFixed32Field(b, spFlags, flags(d.sc.TraceFlags(), d.parent))
 	return closeReserved(b, s, 2)
 }
 
