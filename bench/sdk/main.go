@@ -301,6 +301,15 @@ func main() {
 	}
 	fmt.Printf("per-span medians: official %.0f ns %.0f cpu-ns, ours %.0f ns %.0f cpu-ns (cpu: the process's CPU time per span made, export included)\n",
 		median(theirsNs), median(theirsCPU), median(oursNs), median(oursCPU))
+	// How much the machine drifts: the ratio of each round's pair (the ratio line below keeps
+	// the ratio of the medians).
+	var pairs []float64
+	fmt.Print("per-round ns ratios (ours/official):")
+	for i := range oursNs {
+		pairs = append(pairs, oursNs[i]/theirsNs[i])
+		fmt.Printf(" %.2f", pairs[i])
+	}
+	fmt.Printf(" (median %.2f)\n", median(pairs))
 
 	if *pacedFor > 0 {
 		for _, sdk := range []struct {
