@@ -9,7 +9,25 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
+
+// onTraces decodes a traces request and calls f holding mu; other signals are accepted as
+// they are. A request that does not decode is refused for good.
+func onTraces(mu *sync.Mutex, r Request, f func(ptrace.Traces)) error {
+	if r.Signal != SignalTraces {
+		return nil
+	}
+	td, err := r.Traces()
+	if err != nil {
+		return Permanent(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	f(td)
+	return nil
+}
 
 func TestCustomExporterGetsRetriesAndDecodableRequests(t *testing.T) {
 	ctx := ctxT(t, 20*time.Second)
@@ -23,25 +41,17 @@ func TestCustomExporterGetsRetriesAndDecodableRequests(t *testing.T) {
 		case 2:
 			return Throttled(errors.New("slow down"), 10*time.Millisecond) // retried after the pause
 		}
-		if r.Signal != SignalTraces {
-			return nil
-		}
-		td, err := r.Traces()
-		if err != nil {
-			return Permanent(err)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		rs := td.ResourceSpans()
-		for i := range rs.Len() {
-			ss := rs.At(i).ScopeSpans()
-			for j := range ss.Len() {
-				for k := range ss.At(j).Spans().Len() {
-					names = append(names, ss.At(j).Spans().At(k).Name())
+		return onTraces(&mu, r, func(td ptrace.Traces) {
+			rs := td.ResourceSpans()
+			for i := range rs.Len() {
+				ss := rs.At(i).ScopeSpans()
+				for j := range ss.Len() {
+					for k := range ss.At(j).Spans().Len() {
+						names = append(names, ss.At(j).Spans().At(k).Name())
+					}
 				}
 			}
-		}
-		return nil
+		})
 	})
 	c, err := New(ctx, WithEnv(nil), WithExporter(exp), WithMetricInterval(time.Hour),
 		WithRetry(RetryConfig{InitialInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond}),
@@ -132,28 +142,20 @@ func TestRequestsAreFullBatches(t *testing.T) {
 	var sizes []int
 	var firsts []int // first span of each request
 	exp := ExporterFunc(func(_ context.Context, r Request) error {
-		if r.Signal != SignalTraces {
-			return nil
-		}
-		td, err := r.Traces()
-		if err != nil {
-			return Permanent(err)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		sizes = append(sizes, r.Items)
-		if n := td.SpanCount(); n != r.Items {
-			t.Errorf("request of %d spans says %d items", n, r.Items)
-		}
-		spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
-		first, _ := strconv.Atoi(spans.At(0).Name())
-		for i := range spans.Len() {
-			if name := spans.At(i).Name(); name != strconv.Itoa(first+i) {
-				t.Errorf("span %d of a request starting at %d is %q", i, first, name)
+		return onTraces(&mu, r, func(td ptrace.Traces) {
+			sizes = append(sizes, r.Items)
+			if n := td.SpanCount(); n != r.Items {
+				t.Errorf("request of %d spans says %d items", n, r.Items)
 			}
-		}
-		firsts = append(firsts, first)
-		return nil
+			spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+			first, _ := strconv.Atoi(spans.At(0).Name())
+			for i := range spans.Len() {
+				if name := spans.At(i).Name(); name != strconv.Itoa(first+i) {
+					t.Errorf("span %d of a request starting at %d is %q", i, first, name)
+				}
+			}
+			firsts = append(firsts, first)
+		})
 	})
 	c, err := New(ctx, WithEnv(nil), WithExporter(exp), WithMetricInterval(time.Hour),
 		WithBatch(BatchConfig{MaxSize: 16, QueueSize: 64, Timeout: time.Hour}))
