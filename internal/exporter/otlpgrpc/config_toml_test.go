@@ -33,6 +33,13 @@ max_disk_mib = 256
 max_memory_mib = 8
 fsync = "always"
 max_age = "24h"
+
+[sending_queue.batch]
+enabled = true
+min_size = 4096
+max_size = 10000
+max_bytes = 2097152
+flush_timeout = "50ms"
 `
 	cfg := otlpgrpc.NewDefaultConfig()
 	md, err := toml.Decode(doc, &cfg)
@@ -57,5 +64,7 @@ max_age = "24h"
 		t.Errorf("sending_queue %+v", q)
 	case q.Disk.MaxAge != 24*time.Hour || q.Disk.Fsync != "always" || q.Disk.FullPolicy != "":
 		t.Errorf("sending_queue.disk %+v (full_policy should stay empty: inherited)", q.Disk)
+	case q.Batch != (sender.BatchConfig{Enabled: true, MinSize: 4096, MaxSize: 10000, MaxBytes: 2 << 20, FlushTimeout: 50 * time.Millisecond}):
+		t.Errorf("sending_queue.batch %+v", q.Batch)
 	}
 }
