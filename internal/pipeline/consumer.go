@@ -63,13 +63,16 @@ func ParseSignal(s string) (Signal, error) {
 // ExportMetricsServiceRequest or ExportLogsServiceRequest according to Signal.
 //
 // Body is read-only for every consumer and valid only until Consume returns: a consumer that
-// keeps the data past that point (a queue, a batcher) copies it. This lets receivers reuse
-// their buffers.
+// keeps the data past that point (a queue, a batcher) copies it, unless Owner lets it take
+// Body instead. This lets receivers reuse their buffers.
 type Batch struct {
 	Signal Signal
 	Body   []byte
 	// Items is the number of spans, metric data points or log records in Body.
 	Items int
+	// Owner, when non-nil, offers Body to one consumer that keeps it (see Owner). A stage that
+	// passes the batch to several consumers clears it.
+	Owner *Owner
 }
 
 // Consumer accepts batches. Errors are classified with the resilience package (permanent,

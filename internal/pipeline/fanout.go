@@ -21,6 +21,8 @@ func (f Fanout) Consume(ctx context.Context, b Batch) error {
 	if len(f) == 1 {
 		return Deliver(ctx, f[0], b)
 	}
+	// Several consumers read the same Body; none may take it.
+	b.Owner = nil
 	var errs []error
 	for _, c := range f {
 		if err := Deliver(ctx, c, b); err != nil {

@@ -23,7 +23,8 @@ const queueFullRetryAfter = time.Second
 // Queue holds batches between Consume and the workers. MemoryQueue is the default; a durable
 // queue can take its place through Settings.Queue.
 type Queue interface {
-	// Put stores b, copying b.Body (it is borrowed). It returns ErrClosed after Close, or a
+	// Put stores b, copying b.Body (it is borrowed) unless b.Owner lets it take the body; on
+	// error nothing was kept. It returns ErrClosed after Close, or a
 	// resilience.Throttled error when there is no room.
 	Put(ctx context.Context, b pipeline.Batch) error
 	// Get waits for the oldest batch. After Close it still returns what is queued, then
@@ -111,8 +112,16 @@ func NewMemoryQueue(cfg QueueConfig, onDrop func(pipeline.Batch)) *MemoryQueue {
 }
 
 // Put implements Queue.
-func (q *MemoryQueue) Put(ctx context.Context, b pipeline.Batch) error {
-	b.Body = q.copyBody(b.Body)
+func (q *MemoryQueue) Put(ctx context.Context, b pipeline.Batch) (err error) {
+	if b.Owner.Take(b.Body) {
+		defer func() {
+			if err != nil {
+				b.Owner.Untake()
+			}
+		}()
+	} else {
+		b.Body, b.Owner = q.copyBody(b.Body), nil
+	}
 	var (
 		dropped []pipeline.Batch
 		timer   *time.Timer
@@ -226,6 +235,10 @@ func (q *MemoryQueue) Get(ctx context.Context) (Item, error) {
 	return Item{Batch: b, Done: func(handled bool) {
 		if !handled {
 			q.putBack(b)
+			return
+		}
+		if b.Owner != nil {
+			b.Owner.Release(b.Body) // taken from the producer: its buffer goes back there
 			return
 		}
 		q.recycle(b.Body)

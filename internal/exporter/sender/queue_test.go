@@ -134,3 +134,39 @@ func TestMemoryQueueDropOldestReports(t *testing.T) {
 		t.Errorf("dropped %v, len %d; want [2 3] and 4", dropped, q.Len())
 	}
 }
+
+func TestMemoryQueueTakesAnOfferedBody(t *testing.T) {
+	q := sender.NewMemoryQueue(sender.QueueConfig{QueueSize: 1, FullPolicy: sender.PolicyBlock}, nil)
+	body := []byte("owned")
+	var released [][]byte
+	o := pipeline.NewOwner(body, func(b []byte) { released = append(released, b) })
+	if err := q.Put(t.Context(), pipeline.Batch{Signal: pipeline.SignalTraces, Body: body, Items: 1, Owner: o}); err != nil {
+		t.Fatal(err)
+	}
+	if !o.Taken() {
+		t.Fatal("the queue copied an offered body instead of taking it")
+	}
+	// Full now (QueueSize 1, no block timeout): the refused batch stays its producer's.
+	other := []byte("refused")
+	o2 := pipeline.NewOwner(other, nil)
+	if err := q.Put(t.Context(), pipeline.Batch{Signal: pipeline.SignalTraces, Body: other, Items: 1, Owner: o2}); !errors.Is(err, sender.ErrQueueFull) {
+		t.Fatalf("Put on a full queue: %v, want ErrQueueFull", err)
+	}
+	if o2.Taken() {
+		t.Fatal("a refused Put kept the body taken: its producer would never reuse it")
+	}
+	it, err := q.Get(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &it.Batch.Body[0] != &body[0] {
+		t.Fatal("Get returned a copy of a taken body")
+	}
+	if len(released) != 0 {
+		t.Fatal("released before the batch was handled")
+	}
+	it.Done(true)
+	if len(released) != 1 || &released[0][0] != &body[0] {
+		t.Fatalf("Done released %d buffers, want the taken body back to its producer", len(released))
+	}
+}

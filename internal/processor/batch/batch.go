@@ -302,6 +302,10 @@ func (p *Processor) flushLoop() {
 // cannot be delivered is counted as dropped.
 func (p *Processor) send(ctx context.Context, pb pending, trigger string) {
 	b := pb.b
+	// An exporter queue may take the buffer instead of copying it; it then comes back
+	// through recycle when that queue is done with it.
+	owner := pipeline.NewOwner(b.Body, p.recycle)
+	b.Owner = owner
 	err := pipeline.Deliver(ctx, p.next, b)
 	if pb.res != nil {
 		pb.res.err = err
@@ -320,7 +324,9 @@ func (p *Processor) send(ctx context.Context, pb pending, trigger string) {
 		}
 		p.set.Logger.Error("batch not delivered", "pipeline", p.set.Name, "items", b.Items, "reason", reason, "error", err)
 	}
-	p.recycle(b.Body)
+	if !owner.Taken() {
+		p.recycle(b.Body)
+	}
 }
 
 // Shutdown refuses new data, sends everything accepted (honouring ctx's deadline; what is left

@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -313,4 +314,61 @@ func TestAckAfterFlush(t *testing.T) {
 		}
 		p.Shutdown(context.Background())
 	})
+}
+
+// taker keeps every batch it is offered, as an exporter's memory queue does.
+type taker struct {
+	mu     sync.Mutex
+	kept   []pipeline.Batch
+	copies [][]byte
+}
+
+func (k *taker) Consume(_ context.Context, b pipeline.Batch) error {
+	if !b.Owner.Take(b.Body) {
+		return resilience.Permanent(errors.New("batch offered without an Owner"))
+	}
+	k.mu.Lock()
+	k.kept = append(k.kept, b)
+	k.copies = append(k.copies, bytes.Clone(b.Body))
+	k.mu.Unlock()
+	return nil
+}
+
+func TestTakenBuffersAreNotReusedUntilReleased(t *testing.T) {
+	k := &taker{}
+	cfg := NewDefaultConfig()
+	cfg.SendBatchSize, cfg.Timeout = 100, time.Hour
+	p := newProc(t, cfg, k)
+	send := func(first int) {
+		for i := 0; i < 4; i++ {
+			if err := p.Consume(t.Context(), request(t, first+i*50, 50)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(0) // two batches, both taken and held
+	send(200)
+	if err := p.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.kept) != 4 {
+		t.Fatalf("kept %d batches, want 4", len(k.kept))
+	}
+	for i, b := range k.kept {
+		if !bytes.Equal(b.Body, k.copies[i]) {
+			t.Fatalf("batch %d changed while its taker held it: the processor reused a taken buffer", i)
+		}
+	}
+	// Released buffers become the processor's spares again.
+	for _, b := range k.kept {
+		b.Owner.Release(b.Body)
+	}
+	p.mu.Lock()
+	spares := len(p.spare)
+	p.mu.Unlock()
+	if spares == 0 {
+		t.Fatal("released buffers were not recycled")
+	}
 }
