@@ -63,7 +63,8 @@ fi
 # 3. Ours, the sink and the driver (go build caches, so this is quick when nothing changed).
 go build -o "$BIN/otlpsink" ./bench/cmd/otlpsink
 go build -o "$BIN/collectorbench" ./bench/cmd/collectorbench
-go build -o "$BIN/otlp-agent" ./cmd/otlp-agent
+# Built as a release is (and as the Collector's builder builds it): static, CGO_ENABLED=0.
+CGO_ENABLED=0 go build -o "$BIN/otlp-agent" ./cmd/otlp-agent
 
 # 4. Measure.
 {
