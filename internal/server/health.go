@@ -6,10 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
-	"go.opentelemetry.io/otel/metric"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-
 	"github.com/otlp-dev/otlp/internal/admin"
 	"github.com/otlp-dev/otlp/resilience"
 )
@@ -71,16 +67,9 @@ func readiness(ctx context.Context, h *resilience.HealthChecker) admin.Report {
 }
 
 // registerResilienceMetrics publishes the resilience policies (the [otlp.resilience] manager's
-// and each exporter's) on /metrics through the OpenTelemetry metric API, bridged into the
-// server's Prometheus registry.
+// and each exporter's) on /metrics, read at scrape time.
 func (s *Server) registerResilienceMetrics() (shutdown func(context.Context) error, err error) {
-	exp, err := otelprom.New(otelprom.WithRegisterer(s.metrics.Registry), otelprom.WithoutTargetInfo(), otelprom.WithoutScopeInfo())
-	if err != nil {
-		return nil, err
-	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
-	var reg metric.Registration
-	reg, err = resilience.RegisterOTelMetrics(mp.Meter("otlp-server/resilience"), func() []resilience.Metrics {
+	unregister := s.metrics.RegisterResilience(func() []resilience.Metrics {
 		out := s.manager.Metrics()
 		if g := s.current.Load(); g != nil {
 			for _, name := range sortedNames(g.exporters) {
@@ -91,11 +80,5 @@ func (s *Server) registerResilienceMetrics() (shutdown func(context.Context) err
 		}
 		return out
 	})
-	if err != nil {
-		_ = mp.Shutdown(context.Background())
-		return nil, err
-	}
-	return func(ctx context.Context) error {
-		return errors.Join(reg.Unregister(), mp.Shutdown(ctx))
-	}, nil
+	return func(context.Context) error { unregister(); return nil }, nil
 }
