@@ -96,16 +96,17 @@ type Processor struct {
 	set  Settings
 	next pipeline.Consumer
 
-	mu       sync.Mutex
-	cur      []byte        // guarded by mu; the batch being filled
-	curItems int           // guarded by mu
-	curStart time.Time     // guarded by mu; when cur got its first item
-	ready    []pending     // guarded by mu; full batches waiting for the flusher
-	curRes   *flushResult  // guarded by mu; the current batch's result (AckAfterFlush)
-	space    chan struct{} // guarded by mu; closed when ready shrinks
-	closed   bool          // guarded by mu
-	started  bool          // guarded by mu
-	spare    [][]byte      // guarded by mu; recycled batch buffers
+	mu        sync.Mutex
+	cur       []byte        // guarded by mu; the batch being filled
+	curItems  int           // guarded by mu
+	curStart  time.Time     // guarded by mu; when cur got its first item
+	ready     []pending     // guarded by mu; full batches waiting for the flusher
+	curRes    *flushResult  // guarded by mu; the current batch's result (AckAfterFlush)
+	space     chan struct{} // guarded by mu; closed when ready shrinks
+	closed    bool          // guarded by mu
+	started   bool          // guarded by mu
+	spare     [][]byte      // guarded by mu; recycled batch buffers
+	lastBytes int           // guarded by mu; size of the last batch handed on
 
 	kick    chan struct{} // buffered 1: the flusher has something to look at
 	stop    chan struct{} // closed by Shutdown
@@ -188,6 +189,9 @@ func (p *Processor) add(ctx context.Context, body []byte, items int) error {
 		if p.cur == nil {
 			p.cur = p.spareLocked()
 		}
+		if p.cur == nil {
+			p.cur = make([]byte, 0, p.sizeHintLocked(len(body), items))
+		}
 		if p.ackAfterFlush() {
 			p.curRes = &flushResult{done: make(chan struct{})}
 		}
@@ -228,9 +232,29 @@ func (p *Processor) detachLocked() {
 		return
 	}
 	p.ready = append(p.ready, pending{b: pipeline.Batch{Signal: p.set.Signal, Body: p.cur, Items: p.curItems}, res: p.curRes})
+	p.lastBytes = len(p.cur)
 	p.cur, p.curItems, p.curRes = nil, 0, nil
 	p.set.Metrics.QueueSize("batch/"+p.set.Name, len(p.ready), p.cfg.MaxPending)
 }
+
+// sizeHintLocked is the capacity for a new batch buffer: the size of the last batch, or before
+// there was one, what send_batch_size items of this request's size take (at most max_bytes).
+// Growing by append from nothing makes a chain of ever larger copies instead, several MiB of
+// garbage for a megabyte batch.
+func (p *Processor) sizeHintLocked(n, items int) int {
+	want := p.lastBytes
+	if want == 0 && items > 0 {
+		want = n / items * p.cfg.SendBatchSize
+	}
+	limit := p.cfg.MaxBytes
+	if limit == 0 {
+		limit = maxSizeHint
+	}
+	return max(min(want+want/8, limit), n)
+}
+
+// maxSizeHint caps the first buffer when max_bytes is 0 (no ceiling).
+const maxSizeHint = 4 << 20
 
 func (p *Processor) spareLocked() []byte {
 	if n := len(p.spare); n > 0 {
@@ -262,13 +286,16 @@ func (p *Processor) nextBatch(force bool) (b pending, trigger string, wait time.
 		return b, "", p.cfg.Timeout - age, false
 	}
 	b = pending{b: pipeline.Batch{Signal: p.set.Signal, Body: p.cur, Items: p.curItems}, res: p.curRes}
+	p.lastBytes = len(p.cur)
 	p.cur, p.curItems, p.curRes = nil, 0, nil
 	return b, "timeout", 0, true
 }
 
 func (p *Processor) recycle(buf []byte) {
 	p.mu.Lock()
-	if len(p.spare) < p.cfg.MaxPending+1 {
+	// A buffer far larger than the batches now being sent (the first guess, or a burst) is
+	// left to the GC instead of being held.
+	if len(p.spare) < p.cfg.MaxPending+1 && cap(buf) <= 2*p.lastBytes+64<<10 {
 		p.spare = append(p.spare, buf)
 	}
 	p.mu.Unlock()

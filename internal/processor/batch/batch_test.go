@@ -372,3 +372,40 @@ func TestTakenBuffersAreNotReusedUntilReleased(t *testing.T) {
 		t.Fatal("released buffers were not recycled")
 	}
 }
+
+func TestBatchBufferIsSizedOnce(t *testing.T) {
+	var mu sync.Mutex
+	var bodies [][]byte
+	rec := pipeline.ConsumerFunc(func(_ context.Context, b pipeline.Batch) error {
+		mu.Lock()
+		bodies = append(bodies, b.Body)
+		mu.Unlock()
+		return nil
+	})
+	cfg := NewDefaultConfig()
+	cfg.SendBatchSize, cfg.Timeout = 100, time.Hour
+	p := newProc(t, cfg, rec)
+	first := request(t, 0, 25)
+	if err := p.Consume(t.Context(), first); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	start, capacity := &p.cur[0], cap(p.cur)
+	p.mu.Unlock()
+	if capacity < 4*len(first.Body) {
+		t.Fatalf("first buffer holds %d bytes, want room for send_batch_size items (4 requests of %d)", capacity, len(first.Body))
+	}
+	for i := 1; i < 4; i++ {
+		if err := p.Consume(t.Context(), request(t, i*25, 25)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies) != 1 || &bodies[0][0] != start {
+		t.Fatalf("got %d batches; the batch was reallocated while filling: want one buffer sized once", len(bodies))
+	}
+}
