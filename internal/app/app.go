@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/oklog/run"
@@ -57,6 +58,7 @@ func (p Program) Run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	setGCPercent(cfg)
 	level := new(slog.LevelVar)
 	l, _ := config.ParseLevel(cfg.OTLP.LogLevel)
 	level.Set(l)
@@ -92,7 +94,9 @@ func (p Program) Run(args []string, stdout, stderr io.Writer) error {
 		}
 		if err := srv.Reload(ctx, next); err != nil {
 			log.Error("reload failed", "error", err)
+			return
 		}
+		setGCPercent(next)
 	}
 
 	var g run.Group
@@ -148,4 +152,12 @@ func (p Program) Run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// setGCPercent applies [otlp] gc_percent; a GOGC environment variable takes precedence, as it
+// does for any Go program.
+func setGCPercent(cfg *config.Config) {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(cfg.OTLP.GCPercent)
+	}
 }

@@ -43,6 +43,9 @@ func TestDefaults(t *testing.T) {
 			t.Fatalf("%s pipeline = %+v", sig, p)
 		}
 	}
+	if c.OTLP.GCPercent != 50 {
+		t.Fatalf("gc_percent default = %d, want 50", c.OTLP.GCPercent)
+	}
 	if c.Receivers["otlp"].OTLP.GRPC.Endpoint != "0.0.0.0:4317" || c.Receivers["otlp"].OTLP.HTTP.Endpoint != "0.0.0.0:4318" || c.Admin.Endpoint != ":8080" {
 		t.Fatalf("default ports: %+v %+v", c.Receivers["otlp"].OTLP, c.Admin)
 	}
@@ -100,6 +103,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		"[pipelines.spans]\nreceivers = [\"x\"]\nexporters = [\"y\"]\n": "pipelines.spans: unknown signal",
 		"[receivers.otlp.grpc]\nendpoint = \"nope\"\n":                  "receivers.otlp.",
 		"[otlp.transport]\nprotocol = \"udp\"\n":                        "otlp.transport.protocol",
+		"[otlp]\ngc_percent = 5\n":                                      "otlp.gc_percent: must be between 10 and 1000",
 		"[exporters.otlp]\nendpoint = \"\"\n[pipelines.traces]\nreceivers=[\"otlp\"]\nexporters=[\"otlp\"]\n[receivers.otlp]\n": "exporters.otlp.endpoint",
 		"not toml at all = = =": "config:",
 	}
