@@ -96,7 +96,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /ready", s.ready)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.set.Gatherer, promhttp.HandlerOpts{ErrorLog: slogErrorLog{s.set.Logger}}))
+	mux.Handle("GET /metrics", gzipStateless(promhttp.HandlerFor(s.set.Gatherer, promhttp.HandlerOpts{ErrorLog: slogErrorLog{s.set.Logger}, DisableCompression: true})))
 	mux.HandleFunc("GET /{$}", s.console)
 	if s.cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
