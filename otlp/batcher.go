@@ -58,6 +58,7 @@ type batcher[T any] struct {
 	m      *selftel.Metrics
 	log    *slog.Logger
 
+	bodies   bodyPool
 	accepted atomic.Int64
 	dropped  atomic.Int64
 	inFlight atomic.Int64 // taken by the worker, not yet handed to the queue
@@ -183,8 +184,44 @@ func (b *batcher[T]) run() {
 
 // worker is the scratch space of the batcher's worker.
 type worker[T any] struct {
-	body   []byte
 	chunks [][]T
+}
+
+// bodyPool holds encoded request buffers for reuse. The sending queue takes a buffer instead
+// of copying it (pipeline.Owner) and gives it back here once the request was sent, from its
+// own goroutine.
+type bodyPool struct {
+	mu   sync.Mutex
+	free [][]byte // guarded by mu
+}
+
+// Bounds of the buffers a bodyPool keeps.
+const (
+	maxSpareBodies   = 4
+	maxSpareBodySize = 4 << 20
+)
+
+func (p *bodyPool) get() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		return b[:0]
+	}
+	return nil
+}
+
+func (p *bodyPool) put(b []byte) {
+	if cap(b) > maxSpareBodySize { // do not keep a huge buffer after a burst
+		return
+	}
+	p.mu.Lock()
+	if len(p.free) < maxSpareBodies {
+		p.free = append(p.free, b)
+	}
+	p.mu.Unlock()
 }
 
 // send hands the full chunks to the destination, and the one being filled too when all is
@@ -215,15 +252,16 @@ func (b *batcher[T]) send(w *worker[T], all bool) {
 	for _, c := range w.chunks {
 		for rest := c; len(rest) > 0; { // a chunk filled before a reload shrank max_size is split
 			n := min(size, len(rest))
-			w.body = b.encode(w.body[:0], rest[:n])
-			b.deliver(pipeline.Batch{Signal: b.sig, Body: w.body, Items: n})
+			body := b.encode(b.bodies.get(), rest[:n])
+			owner := pipeline.NewOwner(body, b.bodies.put)
+			b.deliver(pipeline.Batch{Signal: b.sig, Body: body, Items: n, Owner: owner})
+			if !owner.Taken() {
+				b.bodies.put(body)
+			}
 			b.inFlight.Add(int64(-n))
 			rest = rest[n:]
 		}
 		clear(c) // let the items be collected
-	}
-	if cap(w.body) > 4<<20 {
-		w.body = nil // do not keep a huge buffer after a burst
 	}
 	b.mu.Lock()
 	for _, c := range w.chunks {

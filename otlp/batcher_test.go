@@ -1,0 +1,70 @@
+package otlp
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/otlp-dev/otlp/internal/pipeline"
+)
+
+// keeper is a destination that keeps every request it is offered, as the sending queue does.
+type keeper struct {
+	mu     sync.Mutex
+	kept   []pipeline.Batch
+	copies [][]byte
+}
+
+func (k *keeper) Start(context.Context) error    { return nil }
+func (k *keeper) Shutdown(context.Context) error { return nil }
+func (k *keeper) Consume(_ context.Context, b pipeline.Batch) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if b.Owner.Take(b.Body) {
+		k.kept = append(k.kept, b)
+	}
+	k.copies = append(k.copies, bytes.Clone(b.Body))
+	return nil
+}
+
+func TestBatcherHandsEncodedRequestsOver(t *testing.T) {
+	k := &keeper{}
+	var dest destRef
+	dest.store(k)
+	var limits batchLimits
+	limits.set(BatchConfig{MaxSize: 2, QueueSize: 100, Timeout: time.Hour, FullPolicy: FullBlock})
+	encode := func(dst []byte, items []string) []byte {
+		for _, it := range items {
+			dst = append(dst, it...)
+		}
+		return dst
+	}
+	b := newBatcher(pipeline.SignalLogs, encode, &dest, &limits, nil, slog.New(slog.DiscardHandler))
+	for _, it := range []string{"a1", "b2", "c3", "d4", "e5", "f6"} {
+		b.add(it)
+	}
+	if err := b.shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.kept) != 3 {
+		t.Fatalf("the destination took %d of %d requests, want all (taken, not copied)", len(k.kept), len(k.copies))
+	}
+	for i, kb := range k.kept {
+		if !bytes.Equal(kb.Body, k.copies[i]) {
+			t.Fatalf("request %d changed while the destination held it: %q, sent %q", i, kb.Body, k.copies[i])
+		}
+	}
+	if got := b.bodies.get(); got != nil {
+		t.Fatal("a taken buffer was back in the pool before the destination released it")
+	}
+	first := k.kept[0]
+	first.Owner.Release(first.Body)
+	if got := b.bodies.get(); got == nil || cap(got) != cap(first.Body) {
+		t.Fatal("a released buffer did not come back for the next request")
+	}
+}
