@@ -264,3 +264,27 @@ func TestGRPCBadInput(t *testing.T) {
 		t.Errorf("the pipeline decoded %d spans, want %d", td.SpanCount(), want)
 	}
 }
+
+// A request whose sender already gave up (deadline passed or stream reset while a partition
+// held it back) is refused rather than accepted: the sender sends it again, and accepting it
+// too would deliver it twice.
+func TestRequestOfASenderThatGaveUpIsNotAccepted(t *testing.T) {
+	s := newSink()
+	r := startReceiver(t, testConfig(), s)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	scratch := r.getBuffer()
+	defer r.putBuffer(scratch)
+	o := r.export(ctx, transportGRPC, pipeline.SignalTraces, tracesBody(t, 5, 0), scratch)
+	if o.code != codes.Canceled {
+		t.Fatalf("outcome %v %q, want Canceled", o.code, o.msg)
+	}
+	// The same request from a sender still waiting is accepted.
+	if o := r.export(t.Context(), transportGRPC, pipeline.SignalTraces, tracesBody(t, 5, 0), scratch); o.code != codes.OK {
+		t.Fatalf("live request: %v %q", o.code, o.msg)
+	}
+	s.waitItems(t, pipeline.SignalTraces, 5)
+	if got := s.count(pipeline.SignalTraces); got != 5 {
+		t.Fatalf("sink got %d spans, want only the live request's 5", got)
+	}
+}

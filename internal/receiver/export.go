@@ -116,6 +116,13 @@ func (r *Receiver) export(ctx context.Context, transport string, sig pipeline.Si
 	if items == 0 {
 		return o // nothing to forward: an empty request, or every span was invalid
 	}
+	if err := ctx.Err(); err != nil {
+		// The sender gave up before the request was read (its deadline passed, or it reset
+		// the stream: typically a partition that held the request back). It sends the data
+		// again; accepting it now would deliver it twice.
+		r.metrics.Error(transport, sig, "canceled")
+		return failure(codes.Canceled, "request canceled by the sender before it was accepted: "+err.Error())
+	}
 	cons := r.consumers[sig]
 	err = cons.Consume(ctx, pipeline.Batch{Signal: sig, Body: body, Items: items})
 	if err == nil {
