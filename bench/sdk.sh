@@ -2,7 +2,7 @@
 # The Go SDK (package otlp) against the official OpenTelemetry Go SDK (BatchSpanProcessor and
 # otlptracegrpc with their defaults), both exporting to the same in-process OTLP/gRPC server:
 # the application's cost of one span (start + 4 attributes + end, background export included;
-# medians of 7 interleaved rounds, alternating which SDK goes first), the CPU time per span at
+# medians of 11 interleaved rounds, alternating which SDK goes first), the CPU time per span at
 # a paced rate neither SDK drops at, and the spans each loses when one goroutine makes 200k
 # spans at full speed.
 # Profiling: go run ./bench/sdk -only ours -cpuprofile cpu.out (or -memprofile, -trace).

@@ -266,7 +266,7 @@ func profileOnly(which string, rounds int, cpuFile, memFile, traceFile string) e
 
 func main() {
 	n := flag.Int("spans", 200_000, "spans in the full-speed burst")
-	rounds := flag.Int("rounds", 7, "per-span measurements of each SDK, interleaved (the median is kept)")
+	rounds := flag.Int("rounds", 11, "per-span measurements of each SDK, interleaved (the median is kept)")
 	rate := flag.Int("rate", 100_000, "spans per second of the paced run")
 	pacedFor := flag.Duration("paced", 2*time.Second, "length of the paced run of each SDK (0: none)")
 	only := flag.String("only", "", "ours or official: only that SDK's per-span rounds, under the profilers below")
