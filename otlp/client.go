@@ -107,10 +107,14 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	}
 	c.limits.set(cfg.Batch)
 	c.sampler = newSampler(cfg)
+	var smp sdktrace.Sampler = c.sampler
+	if o.configFile == "" {
+		smp = c.sampler.current() // no file, no reload: spare every span the indirection
+	}
 	res := buildResource(cfg, o.attrs)
 
 	c.spans = newBatcher(pipeline.SignalTraces, encodeSpans(), &c.refs[pipeline.SignalTraces], &c.limits, c.m, lg)
-	c.tp = sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSampler(c.sampler),
+	c.tp = sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSampler(smp),
 		sdktrace.WithSpanProcessor(newSpanProcessor(c.spans)))
 	c.logs = newBatcher(pipeline.SignalLogs, encodeLogs(), &c.refs[pipeline.SignalLogs], &c.limits, c.m, lg)
 	c.lp = sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(&logProcessor{b: c.logs}))

@@ -33,6 +33,9 @@ func (s *sampler) set(c Config) {
 	s.cur.Store(&inner)
 }
 
+// current is the sampler in force.
+func (s *sampler) current() sdktrace.Sampler { return *s.cur.Load() }
+
 func (s *sampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
 	return (*s.cur.Load()).ShouldSample(p)
 }
