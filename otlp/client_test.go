@@ -23,6 +23,17 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 }
 
 // emit makes n spans (a root and children, 4 attributes each), n log records and a counter.
+// flushAndShutdown hands everything buffered to the destination, then stops the client.
+func flushAndShutdown(ctx context.Context, t *testing.T, c *Client) {
+	t.Helper()
+	if err := c.ForceFlush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func emit(ctx context.Context, c *Client, n int) {
 	tr := c.Tracer("test")
 	lg := c.Logger("test")
@@ -69,12 +80,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 			const n = 100
 			emit(ctx, c, n)
-			if err := c.ForceFlush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Shutdown(ctx); err != nil {
-				t.Fatal(err)
-			}
+			flushAndShutdown(ctx, t, c)
 			if got := sink.Items(pipeline.SignalTraces) - before[pipeline.SignalTraces]; got != n {
 				t.Errorf("spans at the sink = %d, want %d", got, n)
 			}

@@ -60,12 +60,7 @@ func TestCustomExporterGetsRetriesAndDecodableRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	spansOnly(ctx, c, 20)
-	if err := c.ForceFlush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	flushAndShutdown(ctx, t, c)
 	mu.Lock()
 	defer mu.Unlock()
 	st := c.Stats()
@@ -168,12 +163,7 @@ func TestRequestsAreFullBatches(t *testing.T) {
 		_, sp := tr.Start(ctx, strconv.Itoa(i))
 		sp.End()
 	}
-	if err := c.ForceFlush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	flushAndShutdown(ctx, t, c)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(sizes) != 41 {
