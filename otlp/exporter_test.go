@@ -217,3 +217,30 @@ func TestShrunkMaxSizeSplitsBufferedSpans(t *testing.T) {
 		t.Errorf("request sizes %v, want 16, 16, 16 and 2", sizes)
 	}
 }
+
+// Without a configuration file the tracer provider gets the SDK's sampler itself: the ratio
+// set in code still decides.
+func TestSamplingRatioWithoutConfigFile(t *testing.T) {
+	for _, c := range []struct {
+		ratio float64
+		want  int64
+	}{{0, 0}, {1, 50}} {
+		ctx := ctxT(t, 10*time.Second)
+		var got atomic.Int64
+		exp := ExporterFunc(func(_ context.Context, r Request) error {
+			if r.Signal == SignalTraces {
+				got.Add(int64(r.Items))
+			}
+			return nil
+		})
+		cl, err := New(ctx, WithEnv(nil), WithExporter(exp), WithMetricInterval(time.Hour), WithSamplingRatio(c.ratio))
+		if err != nil {
+			t.Fatal(err)
+		}
+		spansOnly(ctx, cl, 50)
+		flushAndShutdown(ctx, t, cl)
+		if got.Load() != c.want {
+			t.Errorf("ratio %v: %d spans exported, want %d", c.ratio, got.Load(), c.want)
+		}
+	}
+}

@@ -1,0 +1,30 @@
+package app
+
+import (
+	"os"
+	"runtime/debug"
+	"testing"
+
+	"github.com/otlp-dev/otlp/internal/config"
+)
+
+func TestGCPercentFromConfigUnlessGOGCIsSet(t *testing.T) {
+	cfg := config.Default()
+	cfg.OTLP.GCPercent = 70
+	t.Setenv("GOGC", "") // restored after the test
+	if err := os.Unsetenv("GOGC"); err != nil {
+		t.Fatal(err)
+	}
+	prev := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prev)
+
+	setGCPercent(cfg)
+	if got := debug.SetGCPercent(100); got != 70 {
+		t.Fatalf("GC percent %d after setGCPercent, want gc_percent 70", got)
+	}
+	t.Setenv("GOGC", "200")
+	setGCPercent(cfg)
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("GC percent %d with GOGC set, want it left alone (100)", got)
+	}
+}
