@@ -63,8 +63,9 @@ fi
 # 3. Ours, the sink and the driver (go build caches, so this is quick when nothing changed).
 go build -o "$BIN/otlpsink" ./bench/cmd/otlpsink
 go build -o "$BIN/collectorbench" ./bench/cmd/collectorbench
-# Built as a release is (and as the Collector's builder builds it): static, CGO_ENABLED=0.
-CGO_ENABLED=0 go build -o "$BIN/otlp-agent" ./cmd/otlp-agent
+# Built as a release is (make build): static, CGO_ENABLED=0 (as the Collector's builder
+# builds it), and -tags grpcnotrace (see the Makefile).
+CGO_ENABLED=0 go build -tags grpcnotrace -o "$BIN/otlp-agent" ./cmd/otlp-agent
 
 # 4. Measure.
 {

@@ -57,8 +57,9 @@ ours=${BENCH_OURS:-otlp}
 go build -o "$BIN/otlpsink" ./bench/cmd/otlpsink
 go build -o "$BIN/collectorbench" ./bench/cmd/collectorbench
 if [[ $ours == otlp ]]; then
-	# Built as a release is (and as the Collector's builder builds it): static, CGO_ENABLED=0.
-	CGO_ENABLED=0 go build -o "$BIN/otlp-server" ./cmd/otlp-server
+	# Built as a release is (make build): static, CGO_ENABLED=0 (as the Collector's builder
+	# builds it), and -tags grpcnotrace (see the Makefile).
+	CGO_ENABLED=0 go build -tags grpcnotrace -o "$BIN/otlp-server" ./cmd/otlp-server
 fi
 
 # 4. Measure.

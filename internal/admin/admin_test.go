@@ -34,7 +34,7 @@ func TestEndpoints(t *testing.T) {
 	m.Request("grpc", pipeline.SignalTraces, "OK", 0)
 	var ready atomic.Bool
 	s := New(Config{Endpoint: "127.0.0.1:0"}, Settings{Gatherer: m.Registry, Version: "test", Ready: func(context.Context) Report {
-		return Report{Ready: ready.Load(), Checks: []Check{{Name: "exporter/otlp", OK: ready.Load(), Detail: "x"}}}
+		return Report{Ready: ready.Load(), Checks: []Check{{Name: "exporter/otlp", OK: ready.Load(), Detail: `dial "up:4317": <refused> & gone`}}}
 	}})
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -66,8 +66,13 @@ func TestEndpoints(t *testing.T) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
-	if code, body := get(t, base+"/"); code != 200 || !strings.Contains(body, "exporter/otlp") {
+	code, body = get(t, base+"/")
+	if code != 200 || !strings.Contains(body, "exporter/otlp") || !strings.Contains(body, `class="ok">ready`) {
 		t.Fatalf("console = %d %s", code, body)
+	}
+	// A check's detail (an error message: addresses, quotes) is escaped, never markup.
+	if want := `dial &#34;up:4317&#34;: &lt;refused&gt; &amp; gone`; !strings.Contains(body, want) {
+		t.Fatalf("console does not escape the detail as %s:\n%s", want, body)
 	}
 	if err := s.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
