@@ -1,22 +1,27 @@
 // Command sdk compares the otlp SDK with the official OpenTelemetry Go SDK (BatchSpanProcessor
-// + otlptracegrpc, defaults) against the same in-process OTLP/gRPC server: the cost of one span
-// (start, 4 attributes, end; interleaved rounds, medians), the CPU time per span at a paced
-// rate that neither SDK drops at, and what each loses when spans are made at full speed.
+// + otlptracegrpc, defaults) against the same local OTLP/gRPC sink (a child process, as a local
+// collector is): the cost of one span (start, 4 attributes, end; interleaved rounds, medians),
+// the CPU time per span at a paced rate that neither SDK drops at, and what each loses when
+// spans are made at full speed.
 //
 // With -only ours|official it runs only that SDK's per-span rounds, for -cpuprofile,
 // -memprofile and -trace.
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/pprof"
 	rtrace "runtime/trace"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -36,9 +41,10 @@ import (
 )
 
 // sink counts the spans it receives without decoding them into objects, and reuses its
-// receive buffers, so that its own allocations (counted by testing.Benchmark with the SDK's,
-// and growing with the spans delivered) stay out of the comparison as much as possible: a
-// collector runs in a process of its own.
+// receive buffers. It runs in a child process (this program with -sink), as a local collector
+// does: its allocations and garbage collections stay out of the application's heap (in one
+// process the SDK that delivers more spans would pay for the sink's garbage too), and its CPU
+// time is added to the application's wherever CPU time is reported.
 type sink struct {
 	spans  atomic.Int64
 	frames sync.Pool // *grpcraw.Frame
@@ -91,15 +97,86 @@ func each(b []byte, field protowire.Number, f func([]byte)) {
 	}
 }
 
-func startSink() (*sink, string, func()) {
+// runSink is the child process: it prints its address, then answers each line read from
+// stdin with "<spans received> <CPU ns used>", and exits when stdin closes.
+func runSink() error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		panic(err)
+		return err
 	}
 	s := &sink{}
 	gs := grpc.NewServer(grpc.ForceServerCodecV2(grpcraw.Codec{}), grpc.UnknownServiceHandler(s.handle))
-	go func() { _ = gs.Serve(ln) }()
-	return s, ln.Addr().String(), gs.Stop
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(ln) }()
+	defer func() { gs.Stop(); <-served }()
+	if _, err := fmt.Println(ln.Addr().String()); err != nil {
+		return err
+	}
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if _, err := fmt.Println(s.spans.Load(), cpuTime().Nanoseconds()); err != nil {
+			return err
+		}
+	}
+	return in.Err()
+}
+
+// sinkProc is the parent's handle on the sink's child process.
+type sinkProc struct {
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Reader
+	addr string
+}
+
+func startSink() *sinkProc {
+	exe, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	cmd := exec.Command(exe, "-sink")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		panic(err)
+	}
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		panic(err)
+	}
+	if err := cmd.Start(); err != nil {
+		panic(err)
+	}
+	s := &sinkProc{cmd: cmd, in: in, out: bufio.NewReader(outPipe)}
+	line, err := s.out.ReadString('\n')
+	if err != nil {
+		panic(fmt.Sprintf("sink did not start: %v", err))
+	}
+	s.addr = strings.TrimSpace(line)
+	return s
+}
+
+// stats returns the spans the sink received so far and the CPU time it used.
+func (s *sinkProc) stats() (spans int64, cpu time.Duration) {
+	if _, err := io.WriteString(s.in, "?\n"); err != nil {
+		panic(err)
+	}
+	line, err := s.out.ReadString('\n')
+	if err != nil {
+		panic(err)
+	}
+	var ns int64
+	if _, err := fmt.Sscan(line, &spans, &ns); err != nil {
+		panic(fmt.Sprintf("sink answered %q: %v", line, err))
+	}
+	return spans, time.Duration(ns)
+}
+
+func (s *sinkProc) spans() int64 { n, _ := s.stats(); return n }
+
+func (s *sinkProc) stop() {
+	_ = s.in.Close()
+	_ = s.cmd.Wait()
 }
 
 type tracerSetup struct {
@@ -143,21 +220,24 @@ func span(ctx context.Context, tr trace.Tracer) {
 
 func perSpan(mk func(context.Context, string) tracerSetup) testing.BenchmarkResult {
 	ctx := context.Background()
-	snk, addr, stop := startSink()
-	defer stop()
-	s := mk(ctx, addr)
+	snk := startSink()
+	defer snk.stop()
+	s := mk(ctx, snk.addr)
 	defer s.shutdown(ctx)
 	return testing.Benchmark(func(b *testing.B) {
 		b.ReportAllocs()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		gc0, recv0, cpu0 := ms.NumGC, snk.spans.Load(), cpuTime()
+		recv0, sinkCPU0 := snk.stats()
+		gc0, cpu0 := ms.NumGC, cpuTime()
 		for b.Loop() {
 			span(ctx, s.tracer)
 		}
-		runtime.ReadMemStats(&ms)
-		recv := snk.spans.Load() - recv0
 		cpu := cpuTime() - cpu0
+		runtime.ReadMemStats(&ms)
+		recv, sinkCPU := snk.stats()
+		recv -= recv0
+		cpu += sinkCPU - sinkCPU0
 		b.ReportMetric(float64(ms.NumGC-gc0)*1000/float64(b.N), "gc/kspan")
 		b.ReportMetric(float64(recv)/float64(b.N), "exported/span")
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
@@ -167,7 +247,7 @@ func perSpan(mk func(context.Context, string) tracerSetup) testing.BenchmarkResu
 	})
 }
 
-// cpuTime is the CPU time (user and system) the process has used.
+// cpuTime is the CPU time (user and system) this process has used.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
@@ -179,9 +259,9 @@ func cpuTime() time.Duration {
 // burst makes n spans as fast as one goroutine can and reports what reached the sink.
 func burst(mk func(context.Context, string) tracerSetup, n int) (received, exported, dropped int64, d time.Duration) {
 	ctx := context.Background()
-	snk, addr, stop := startSink()
-	defer stop()
-	s := mk(ctx, addr)
+	snk := startSink()
+	defer snk.stop()
+	s := mk(ctx, snk.addr)
 	start := time.Now()
 	for range n {
 		span(ctx, s.tracer)
@@ -193,7 +273,7 @@ func burst(mk func(context.Context, string) tracerSetup, n int) (received, expor
 	if s.stats != nil {
 		exported, dropped = s.stats()
 	}
-	return snk.spans.Load(), exported, dropped, d
+	return snk.spans(), exported, dropped, d
 }
 
 // paced makes rate spans a second for d, in steps of a millisecond, and reports the process's
@@ -201,10 +281,11 @@ func burst(mk func(context.Context, string) tracerSetup, n int) (received, expor
 // spans that did not reach the sink.
 func paced(mk func(context.Context, string) tracerSetup, rate int, d time.Duration) (made, lost int64, cpuPerSpan time.Duration) {
 	ctx := context.Background()
-	snk, addr, stop := startSink()
-	defer stop()
-	s := mk(ctx, addr)
+	snk := startSink()
+	defer snk.stop()
+	s := mk(ctx, snk.addr)
 	runtime.GC()
+	_, sinkCPU0 := snk.stats()
 	cpu0 := cpuTime()
 	start := time.Now()
 	for step := time.Duration(0); step < d; step += time.Millisecond {
@@ -218,7 +299,9 @@ func paced(mk func(context.Context, string) tracerSetup, rate int, d time.Durati
 	defer cancel()
 	_ = s.shutdown(sctx)
 	cpu := cpuTime() - cpu0
-	return made, made - snk.spans.Load(), cpu / time.Duration(max(made, 1))
+	recv, sinkCPU := snk.stats()
+	cpu += sinkCPU - sinkCPU0
+	return made, made - recv, cpu / time.Duration(max(made, 1))
 }
 
 // profileOnly runs the per-span measurement of one SDK under the profilers asked for.
@@ -273,7 +356,15 @@ func main() {
 	cpuFile := flag.String("cpuprofile", "", "with -only: write a CPU profile")
 	memFile := flag.String("memprofile", "", "with -only: write an allocation profile")
 	traceFile := flag.String("trace", "", "with -only: write an execution trace")
+	sinkChild := flag.Bool("sink", false, "run as the sink's child process (internal)")
 	flag.Parse()
+	if *sinkChild {
+		if err := runSink(); err != nil {
+			fmt.Fprintln(os.Stderr, "sink:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *only != "" {
 		if err := profileOnly(*only, *rounds, *cpuFile, *memFile, *traceFile); err != nil {
 			fmt.Fprintln(os.Stderr, err)
