@@ -23,6 +23,7 @@ func (r *destRef) current(d destination) bool { return r.load() == d }
 // batchLimits are the reloadable batch settings.
 type batchLimits struct {
 	maxBatch     atomic.Int64
+	maxBytes     atomic.Int64 // 0: no cap
 	maxQueue     atomic.Int64
 	timeout      atomic.Int64 // ns
 	blockTimeout atomic.Int64 // ns; < 0 drops at once
@@ -30,6 +31,7 @@ type batchLimits struct {
 
 func (l *batchLimits) set(c BatchConfig) {
 	l.maxBatch.Store(int64(c.MaxSize))
+	l.maxBytes.Store(int64(c.MaxBytes))
 	l.maxQueue.Store(int64(c.QueueSize))
 	l.timeout.Store(int64(c.Timeout))
 	bt := int64(c.BlockTimeout)
@@ -184,7 +186,8 @@ func (b *batcher[T]) run() {
 
 // worker is the scratch space of the batcher's worker.
 type worker[T any] struct {
-	chunks [][]T
+	chunks    [][]T
+	itemBytes int // encoded bytes per item of the last request, to size the next under max_bytes
 }
 
 // bodyPool holds encoded request buffers for reuse. The sending queue takes a buffer instead
@@ -249,10 +252,21 @@ func (b *batcher[T]) send(w *worker[T], all bool) {
 	b.mu.Unlock()
 
 	size := int(max(b.limits.maxBatch.Load(), 1))
+	maxBytes := int(b.limits.maxBytes.Load())
 	for _, c := range w.chunks {
 		for rest := c; len(rest) > 0; { // a chunk filled before a reload shrank max_size is split
 			n := min(size, len(rest))
+			if maxBytes > 0 && w.itemBytes > 0 {
+				n = max(1, min(n, maxBytes/w.itemBytes))
+			}
 			body := b.encode(b.bodies.get(), rest[:n])
+			// Larger items than the last request's: fewer per request until it fits (an item
+			// larger than max_bytes on its own goes alone; the collector decides).
+			for maxBytes > 0 && len(body) > maxBytes && n > 1 {
+				n /= 2
+				body = b.encode(body[:0], rest[:n])
+			}
+			w.itemBytes = len(body)/n + 1
 			owner := pipeline.NewOwner(body, b.bodies.put)
 			b.deliver(pipeline.Batch{Signal: b.sig, Body: body, Items: n, Owner: owner})
 			if !owner.Taken() {

@@ -42,6 +42,7 @@ service_version = "9.9"
 sampling_ratio = 0.5
 [sdk.batch]
 max_size = 100
+max_bytes = 65536
 queue_size = 1000
 `)
 	for _, tc := range []struct {
@@ -57,8 +58,8 @@ queue_size = 1000
 			if c.Export.Endpoints[0] != "file:4317" || c.Export.Headers["x-tenant"] != "t1" || c.Export.Timeout != 3*time.Second {
 				t.Errorf("export = %+v", c.Export)
 			}
-			if c.SamplingRatio != 0.5 || c.Batch.MaxSize != 100 || c.CircuitBreaker.FailureThreshold != 9 {
-				t.Errorf("ratio %v batch %d breaker %d", c.SamplingRatio, c.Batch.MaxSize, c.CircuitBreaker.FailureThreshold)
+			if c.SamplingRatio != 0.5 || c.Batch.MaxSize != 100 || c.Batch.MaxBytes != 65536 || c.CircuitBreaker.FailureThreshold != 9 {
+				t.Errorf("ratio %v batch %d items %d bytes breaker %d", c.SamplingRatio, c.Batch.MaxSize, c.Batch.MaxBytes, c.CircuitBreaker.FailureThreshold)
 			}
 		}},
 		{"env over file", map[string]string{
@@ -197,5 +198,16 @@ func TestExampleConfigFile(t *testing.T) {
 	}
 	if cfg.ServiceName != "checkout" || cfg.ServiceVersion != "2.4.1" || cfg.Batch.MemoryLimit != 16<<20 || cfg.CircuitBreaker.FailureThreshold != 5 {
 		t.Errorf("config = %+v", cfg)
+	}
+}
+
+func TestValidateNamesTheBatchKey(t *testing.T) {
+	c := DefaultConfig()
+	c.Batch.MaxBytes = -1
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "batch.max_bytes") {
+		t.Fatalf("negative max_bytes: %v, want an error naming batch.max_bytes", err)
+	}
+	if c := DefaultConfig(); c.Validate() != nil || c.Batch.MaxSize != 2048 || c.Batch.MaxBytes != 1<<20 {
+		t.Fatalf("defaults: %+v (%v)", c.Batch, c.Validate())
 	}
 }

@@ -40,6 +40,7 @@ type sdkSection struct {
 	DiskBuffer         string            `toml:"disk_buffer"`
 	Batch              struct {
 		MaxSize        int           `toml:"max_size"`
+		MaxBytes       int           `toml:"max_bytes"`
 		Timeout        time.Duration `toml:"timeout"`
 		QueueSize      int           `toml:"queue_size"`
 		MemoryLimitMiB int64         `toml:"memory_limit_mib"`
@@ -155,6 +156,7 @@ func applyFile(c *Config, f fileShape, md toml.MetaData) {
 	set(&c.MetricInterval, s.MetricInterval)
 	b := s.Batch
 	set(&c.Batch.MaxSize, b.MaxSize)
+	set(&c.Batch.MaxBytes, b.MaxBytes)
 	set(&c.Batch.Timeout, b.Timeout)
 	set(&c.Batch.QueueSize, b.QueueSize)
 	set(&c.Batch.MemoryLimit, b.MemoryLimitMiB<<20)

@@ -102,6 +102,10 @@ type TLSConfig struct {
 type BatchConfig struct {
 	// MaxSize is the most spans or log records per export request.
 	MaxSize int
+	// MaxBytes is the most bytes of one encoded export request: a chunk of MaxSize
+	// items that would encode larger goes out in several requests. Keep it under the
+	// collector's message limit (4 MiB for the OpenTelemetry Collector's gRPC receiver).
+	MaxBytes int
 	// Timeout sends a partial batch this long after its first item.
 	Timeout time.Duration
 	// QueueSize bounds the items buffered in memory before they are encoded.
@@ -144,7 +148,7 @@ func DefaultConfig() Config {
 			Compression: "gzip", Timeout: 10 * time.Second,
 		},
 		Batch: BatchConfig{
-			MaxSize: 512, Timeout: time.Second, QueueSize: 8192,
+			MaxSize: 2048, MaxBytes: 1 << 20, Timeout: time.Second, QueueSize: 8192,
 			MemoryLimit: 16 << 20, DiskLimit: 1 << 30,
 			FullPolicy: FullBlock, BlockTimeout: 100 * time.Millisecond,
 		},
@@ -167,6 +171,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("sampling ratio: must be within [0, 1], got %v", c.SamplingRatio)
 	case c.Batch.MaxSize < 1:
 		return fmt.Errorf("batch.max_size: must be >= 1, got %d", c.Batch.MaxSize)
+	case c.Batch.MaxBytes < 0:
+		return fmt.Errorf("batch.max_bytes: must be >= 0, got %d", c.Batch.MaxBytes)
 	case c.Batch.QueueSize < c.Batch.MaxSize:
 		return fmt.Errorf("batch.queue_size: must be >= max_size (%d), got %d", c.Batch.MaxSize, c.Batch.QueueSize)
 	case c.Batch.Timeout <= 0:
@@ -284,6 +290,7 @@ func WithResourceAttributes(attrs ...attribute.KeyValue) Option {
 func WithBatch(b BatchConfig) Option {
 	return edit(func(c *Config) {
 		set(&c.Batch.MaxSize, b.MaxSize)
+		set(&c.Batch.MaxBytes, b.MaxBytes)
 		set(&c.Batch.Timeout, b.Timeout)
 		set(&c.Batch.QueueSize, b.QueueSize)
 		set(&c.Batch.MemoryLimit, b.MemoryLimit)
