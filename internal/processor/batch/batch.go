@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -200,7 +201,8 @@ func (p *Processor) add(ctx context.Context, body []byte, items int) error {
 	p.curItems += items
 	res := p.curRes
 	first := p.curItems == items
-	if p.curItems >= p.cfg.SendBatchSize {
+	detached := p.curItems >= p.cfg.SendBatchSize
+	if detached {
 		p.detachLocked()
 		first = true
 	}
@@ -209,6 +211,20 @@ func (p *Processor) add(ctx context.Context, body []byte, items int) error {
 		select {
 		case p.kick <- struct{}{}:
 		default:
+		}
+	}
+	if detached {
+		// Let the flusher, just woken, hand the batch on now: with a consumer that is done with
+		// it at once (nop, a copying queue) the buffer is recycled before this goroutine takes
+		// its next request. A late flusher made that request allocate a second batch buffer (a
+		// megabyte at the defaults) that then stayed in circulation. A hint only: nothing
+		// depends on the order, and it gives up after a few yields (the flusher may be busy
+		// elsewhere, or held up by refusing exporters).
+		for range 3 {
+			runtime.Gosched()
+			if !p.readyPending() {
+				break
+			}
 		}
 	}
 	if res == nil {
@@ -222,6 +238,13 @@ func (p *Processor) add(ctx context.Context, body []byte, items int) error {
 		// twice (at-least-once), never zero times.
 		return resilience.Throttled(fmt.Errorf("batch %s: not yet handed to the exporters: %w", p.set.Name, ctx.Err()), time.Second)
 	}
+}
+
+// readyPending reports whether a full batch still waits for the flusher.
+func (p *Processor) readyPending() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.ready) > 0
 }
 
 func (p *Processor) ackAfterFlush() bool { return p.cfg.AckAfterFlush != nil && *p.cfg.AckAfterFlush }

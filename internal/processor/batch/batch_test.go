@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -407,5 +409,45 @@ func TestBatchBufferIsSizedOnce(t *testing.T) {
 	defer mu.Unlock()
 	if len(bodies) != 1 || &bodies[0][0] != start {
 		t.Fatalf("got %d batches; the batch was reallocated while filling: want one buffer sized once", len(bodies))
+	}
+}
+
+// With a consumer that is done with a batch as soon as Consume returns (nop, or a queue that
+// copies), one buffer circulates: the goroutine that fills a batch yields to the flusher, which
+// hands the batch on and recycles the buffer before that goroutine takes the next request.
+// A late flusher used to make the next request allocate a second batch buffer (a megabyte at
+// the defaults), which then stayed in circulation for good. GOMAXPROCS 1 makes the order
+// deterministic: without the yield the flusher cannot run before the next Consume.
+func TestOneBufferCirculatesWithAFastConsumer(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var mu sync.Mutex
+	buffers := map[*byte]bool{}
+	batches := 0
+	rec := pipeline.ConsumerFunc(func(_ context.Context, b pipeline.Batch) error {
+		mu.Lock()
+		buffers[unsafe.SliceData(b.Body)] = true
+		batches++
+		mu.Unlock()
+		return nil
+	})
+	cfg := NewDefaultConfig()
+	cfg.SendBatchSize, cfg.Timeout = 100, time.Hour
+	p := newProc(t, cfg, rec)
+	reqs := make([]pipeline.Batch, 40)
+	for i := range reqs {
+		reqs[i] = request(t, i*25, 25)
+	}
+	for _, r := range reqs {
+		if err := p.Consume(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if batches != 10 || len(buffers) != 1 {
+		t.Fatalf("%d batches in %d distinct buffers, want 10 batches in one", batches, len(buffers))
 	}
 }
