@@ -256,8 +256,9 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// burst makes n spans as fast as one goroutine can and reports what reached the sink.
-func burst(mk func(context.Context, string) tracerSetup, n int) (received, exported, dropped int64, d time.Duration) {
+// burst makes n spans as fast as one goroutine can and reports what reached the sink, how long
+// making them took (d) and how long until the SDK's shutdown had delivered what it would (all).
+func burst(mk func(context.Context, string) tracerSetup, n int) (received, exported, dropped int64, d, all time.Duration) {
 	ctx := context.Background()
 	snk := startSink()
 	defer snk.stop()
@@ -270,10 +271,11 @@ func burst(mk func(context.Context, string) tracerSetup, n int) (received, expor
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	_ = s.shutdown(sctx)
+	all = time.Since(start)
 	if s.stats != nil {
 		exported, dropped = s.stats()
 	}
-	return snk.spans(), exported, dropped, d
+	return snk.spans(), exported, dropped, d, all
 }
 
 // paced makes rate spans a second for d, in steps of a millisecond, and reports the process's
@@ -412,14 +414,14 @@ func main() {
 		}
 	}
 
-	recvT, _, _, dT := burst(official, *n)
+	recvT, _, _, dT, allT := burst(official, *n)
 	droppedOfficial := int64(*n) - recvT
-	fmt.Printf("burst official: %d spans in %s, %d received, %d dropped (%.0f%%, unreported: the BatchSpanProcessor counts nothing)\n",
-		*n, dT.Round(time.Millisecond), recvT, droppedOfficial, 100*float64(droppedOfficial)/float64(*n))
-	recvO, expO, dropO, dO := burst(ours, *n)
+	fmt.Printf("burst official: %d spans in %s, %d received, %d dropped (%.0f%%, unreported: the BatchSpanProcessor counts nothing); %.0f spans/s delivered\n",
+		*n, dT.Round(time.Millisecond), recvT, droppedOfficial, 100*float64(droppedOfficial)/float64(*n), float64(recvT)/allT.Seconds())
+	recvO, expO, dropO, dO, allO := burst(ours, *n)
 	unreported := int64(*n) - expO - dropO
-	fmt.Printf("burst ours:     %d spans in %s, %d received, %d exported, %d dropped (counted), %d unreported\n",
-		*n, dO.Round(time.Millisecond), recvO, expO, dropO, unreported)
+	fmt.Printf("burst ours:     %d spans in %s, %d received, %d exported, %d dropped (counted), %d unreported; %.0f spans/s delivered\n",
+		*n, dO.Round(time.Millisecond), recvO, expO, dropO, unreported, float64(recvO)/allO.Seconds())
 	if recvO != expO {
 		fmt.Fprintf(os.Stderr, "warning: the sink received %d spans, the client counted %d exported\n", recvO, expO)
 	}
