@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/collector.sh: our otlp-server against the OpenTelemetry Collector under the same
-# telemetrygen load, one after the other, in three shapes:
+# telemetrygen load, one after the other, in three shapes, three rounds each (alternating which
+# collector goes first; the ratios compare each side's median, and lost sums every round):
 #   nop           otlp in -> batch -> nop
 #   otlp          otlp in -> batch -> otlp/gRPC out (no compression) to a sink
 #   otlp-attrs10  as otlp, with 10 attributes per span
@@ -13,6 +14,7 @@
 #   BENCH_SPANS_ATTRS10=0        spans per otlp-attrs10 run (0: a third of BENCH_SPANS)
 #   BENCH_SHAPES=nop,otlp,otlp-attrs10
 #   BENCH_OURS=otlp              "otelcol" puts the Collector in both slots (checks the bench)
+#   BENCH_ROUNDS=3               rounds per shape
 # Extra arguments are passed to the driver (bench/cmd/collectorbench -h lists them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,5 +74,6 @@ fi
 		-spans "${BENCH_SPANS:-3000000}" \
 		-spans-attrs10 "${BENCH_SPANS_ATTRS10:-0}" \
 		-shapes "${BENCH_SHAPES:-nop,otlp,otlp-attrs10}" \
+		-rounds "${BENCH_ROUNDS:-3}" \
 		-out "$RESULTS" "$@"
 } 2>&1 | tee "$RESULTS/output.txt"

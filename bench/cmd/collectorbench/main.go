@@ -43,6 +43,9 @@ type options struct {
 	Outage    time.Duration // how long the sink stays down after the load ended
 	LossStall time.Duration // give up waiting for the rest after this long without progress
 
+	// Rounds runs each shape this many times on both collectors, alternating which goes first;
+	// the ratios compare the medians.
+	Rounds       int
 	Spans        int64
 	SpansAttrs10 int64 // 0: Spans/3 (each of those spans costs about three times as much)
 	ChildSpans   int
@@ -88,6 +91,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.LossStall, "loss-stall", 60*time.Second, "agent-loss: give up after this long without progress once the sink is up (our retry backoff reaches 30s ±50%)")
 	fs.StringVar(&o.Ours, "ours", "otlp", `collector in the "ours" slot: otlp, or otelcol to check the bench itself`)
 	shapes := fs.String("shapes", "nop,otlp,otlp-attrs10", "comma-separated shapes: nop, otlp, otlp-attrs10 (agent suite: agent-durable, agent-interval, agent-durable-memack, agent-loss; default all four)")
+	fs.IntVar(&o.Rounds, "rounds", 3, "runs of each shape on each collector, alternating which goes first; ratios compare medians (agent suite default: 1)")
 	fs.Int64Var(&o.Spans, "spans", 3_000_000, "spans telemetrygen sends per run (agent suite default: 300000)")
 	fs.Int64Var(&o.SpansAttrs10, "spans-attrs10", 0, "spans per run of otlp-attrs10 (0: a third of -spans)")
 	fs.IntVar(&o.ChildSpans, "child-spans", 1, "telemetrygen child spans per trace (a trace is 1+child-spans spans)")
@@ -117,6 +121,7 @@ func parseFlags(args []string) (options, error) {
 			"out":     "bench/out/agent",
 			"shapes":  "agent-durable,agent-interval,agent-durable-memack,agent-loss",
 			"spans":   "300000",
+			"rounds":  "1",
 		} {
 			if !set[name] {
 				_ = fs.Set(name, v)
@@ -132,8 +137,8 @@ func parseFlags(args []string) (options, error) {
 	if o.SpansAttrs10 == 0 {
 		o.SpansAttrs10 = o.Spans / 3
 	}
-	if o.ChildSpans < 0 || o.Spans < int64(1+o.ChildSpans) || o.SpansAttrs10 < int64(1+o.ChildSpans) || o.BatchSize < 1 {
-		return o, errors.New("need -child-spans >= 0, -spans and -spans-attrs10 >= 1+child-spans, -batch-size >= 1")
+	if o.ChildSpans < 0 || o.Spans < int64(1+o.ChildSpans) || o.SpansAttrs10 < int64(1+o.ChildSpans) || o.BatchSize < 1 || o.Rounds < 1 {
+		return o, errors.New("need -child-spans >= 0, -spans and -spans-attrs10 >= 1+child-spans, -batch-size >= 1, -rounds >= 1")
 	}
 	return o, nil
 }
@@ -256,10 +261,26 @@ func runMain(ctx context.Context, args []string, stdout io.Writer) error {
 			run = rn.runLoss
 		}
 		p := pair{Shape: s.Name}
-		p.Theirs = run(ctx, theirs, s)
-		p.Ours = run(ctx, ours, s)
+		for i := range o.Rounds {
+			var r pair
+			if i%2 == 0 {
+				r.Theirs = run(ctx, theirs, s)
+				r.Ours = run(ctx, ours, s)
+			} else { // the other order, so that neither always runs after the other
+				r.Ours = run(ctx, ours, s)
+				r.Theirs = run(ctx, theirs, s)
+			}
+			if i == 0 {
+				p.Theirs, p.Ours = r.Theirs, r.Ours
+			} else {
+				p.More = append(p.More, r)
+			}
+			runErr = errors.Join(runErr, r.Theirs.Err, r.Ours.Err)
+			if ctx.Err() != nil {
+				break
+			}
+		}
 		pairs = append(pairs, p)
-		runErr = errors.Join(runErr, p.Theirs.Err, p.Ours.Err)
 		if ctx.Err() != nil {
 			break
 		}

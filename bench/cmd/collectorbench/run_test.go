@@ -296,6 +296,7 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-spans", "6", "-child-spans", "1"}, false},
 		{[]string{"-spans", "5", "-child-spans", "1"}, true}, // a third is one span, less than a trace
 		{[]string{"-batch-size", "0"}, true},
+		{[]string{"-rounds", "0"}, true},
 		{[]string{"extra"}, true},
 	}
 	for _, tt := range tests {
@@ -311,5 +312,45 @@ func TestParseFlags(t *testing.T) {
 	o.Ours = "other"
 	if _, _, err := targets(o); err == nil {
 		t.Fatal("unknown -ours: want an error")
+	}
+}
+
+// With several rounds the ratios compare each side's median, so one slow run on either side
+// does not decide; what ours lost is summed over the rounds; the table lists every run.
+func TestReportRounds(t *testing.T) {
+	run := func(target string, arrived int64, cpu time.Duration, rss int64) result {
+		return result{Shape: "nop", Target: target, Sent: 1000, Arrived: arrived, CPU: cpu, PeakRSS: rss * mib, Load: time.Second}
+	}
+	p := pair{Shape: "nop",
+		Theirs: run("otelcol", 1000, time.Second, 40), Ours: run("otlp", 1000, 400*time.Millisecond, 19),
+		More: []pair{
+			{Theirs: run("otelcol", 1000, 2*time.Second, 44), Ours: run("otlp", 1000, 1000*time.Millisecond, 22)}, // a slow round for ours
+			{Theirs: run("otelcol", 1000, time.Second, 42), Ours: run("otlp", 1000, 450*time.Millisecond, 20)},
+		}}
+	// spans per CPU-second: theirs 1000, 500, 1000 (median 1000); ours 2500, 1000, 2222 (2222).
+	if got := p.cpuRatio(); got < 2.22 || got > 2.23 {
+		t.Fatalf("cpu ratio %.3f, want 2222/1000", got)
+	}
+	if got := p.rssRatio(); got != 20.0/42 {
+		t.Fatalf("rss ratio %.3f, want 20/42 (medians)", got)
+	}
+	if !p.met() || p.lost() != 0 {
+		t.Fatalf("want met with nothing lost: %+v", p)
+	}
+	p.More[1].Ours.Arrived = 990
+	if p.lost() != 10 || p.met() {
+		t.Fatalf("a loss in any round counts: lost %d met %v", p.lost(), p.met())
+	}
+	var b bytes.Buffer
+	if err := writeTable(&b, []pair{p}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(b.String(), "\n"); got != 7 {
+		t.Fatalf("table has %d lines, want a header and six runs:\n%s", got, b.String())
+	}
+	b.Reset()
+	writeRatios(&b, []pair{p})
+	if want := "ratio nop spans_per_cpu=2.20 peak_rss=0.48 lost=10\n" /* 990 spans in 0.45 s now */; b.String() != want {
+		t.Fatalf("ratios %q, want %q", b.String(), want)
 	}
 }
