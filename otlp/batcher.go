@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/otlp-dev/otlp/internal/bufpool"
 	"github.com/otlp-dev/otlp/internal/exporter/sender"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/internal/selftel"
@@ -60,7 +61,9 @@ type batcher[T any] struct {
 	m      *selftel.Metrics
 	log    *slog.Logger
 
-	bodies   bodyPool
+	// bodies are encoded request buffers for reuse. The sending queue takes a buffer instead
+	// of copying it (pipeline.Owner) and gives it back here once the request was sent.
+	bodies   bufpool.FreeList
 	accepted atomic.Int64
 	dropped  atomic.Int64
 	inFlight atomic.Int64 // taken by the worker, not yet handed to the queue
@@ -82,7 +85,9 @@ type batcher[T any] struct {
 func newBatcher[T any](sig pipeline.Signal, encode func([]byte, []T) []byte, dest *destRef, limits *batchLimits, m *selftel.Metrics, log *slog.Logger) *batcher[T] {
 	b := &batcher[T]{sig: sig, encode: encode, dest: dest, limits: limits, m: m, log: log,
 		room: make(chan struct{}), kick: make(chan struct{}, 1), flush: make(chan chan struct{}),
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}),
+		// A few requests' worth; a buffer grown by a burst is left to the GC.
+		bodies: bufpool.FreeList{MaxBuffers: 4, MaxCap: 4 << 20}}
 	go b.run()
 	return b
 }
@@ -190,43 +195,6 @@ type worker[T any] struct {
 	itemBytes int // encoded bytes per item of the last request, to size the next under max_bytes
 }
 
-// bodyPool holds encoded request buffers for reuse. The sending queue takes a buffer instead
-// of copying it (pipeline.Owner) and gives it back here once the request was sent, from its
-// own goroutine.
-type bodyPool struct {
-	mu   sync.Mutex
-	free [][]byte // guarded by mu
-}
-
-// Bounds of the buffers a bodyPool keeps.
-const (
-	maxSpareBodies   = 4
-	maxSpareBodySize = 4 << 20
-)
-
-func (p *bodyPool) get() []byte {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if n := len(p.free); n > 0 {
-		b := p.free[n-1]
-		p.free[n-1] = nil
-		p.free = p.free[:n-1]
-		return b[:0]
-	}
-	return nil
-}
-
-func (p *bodyPool) put(b []byte) {
-	if cap(b) > maxSpareBodySize { // do not keep a huge buffer after a burst
-		return
-	}
-	p.mu.Lock()
-	if len(p.free) < maxSpareBodies {
-		p.free = append(p.free, b)
-	}
-	p.mu.Unlock()
-}
-
 // send hands the full chunks to the destination, and the one being filled too when all is
 // set, or when the buffer is full without a full chunk (a reload shrank queue_size below
 // max_size) so that an add waiting for room gets it.
@@ -259,7 +227,7 @@ func (b *batcher[T]) send(w *worker[T], all bool) {
 			if maxBytes > 0 && w.itemBytes > 0 {
 				n = max(1, min(n, maxBytes/w.itemBytes))
 			}
-			body := b.encode(b.bodies.get(), rest[:n])
+			body := b.encode(b.bodies.Get(0), rest[:n])
 			// Larger items than the last request's: fewer per request until it fits (an item
 			// larger than max_bytes on its own goes alone; the collector decides).
 			for maxBytes > 0 && len(body) > maxBytes && n > 1 {
@@ -267,10 +235,10 @@ func (b *batcher[T]) send(w *worker[T], all bool) {
 				body = b.encode(body[:0], rest[:n])
 			}
 			w.itemBytes = len(body)/n + 1
-			owner := pipeline.NewOwner(body, b.bodies.put)
+			owner := pipeline.NewOwner(body, b.bodies.Put)
 			b.deliver(pipeline.Batch{Signal: b.sig, Body: body, Items: n, Owner: owner})
 			if !owner.Taken() {
-				b.bodies.put(body)
+				b.bodies.Put(body)
 			}
 			b.inFlight.Add(int64(-n))
 			rest = rest[n:]

@@ -60,12 +60,12 @@ func TestBatcherHandsEncodedRequestsOver(t *testing.T) {
 			t.Fatalf("request %d changed while the destination held it: %q, sent %q", i, kb.Body, k.copies[i])
 		}
 	}
-	if got := b.bodies.get(); got != nil {
+	if got := b.bodies.Get(0); got != nil {
 		t.Fatal("a taken buffer was back in the pool before the destination released it")
 	}
 	first := k.kept[0]
 	first.Owner.Release(first.Body)
-	if got := b.bodies.get(); got == nil || cap(got) != cap(first.Body) {
+	if got := b.bodies.Get(0); got == nil || cap(got) != cap(first.Body) {
 		t.Fatal("a released buffer did not come back for the next request")
 	}
 }

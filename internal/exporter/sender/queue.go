@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/otlp-dev/otlp/internal/bufpool"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/resilience"
 )
@@ -65,8 +66,8 @@ type MemoryQueue struct {
 	notFull  chan struct{}    // guarded by mu; closed and replaced when room is made or on Close
 	getters  int              // guarded by mu; Gets waiting on notEmpty
 	putters  int              // guarded by mu; Puts waiting on notFull
-	spare    [][]byte         // guarded by mu; bodies of delivered batches, for reuse
-	spareLen int              // guarded by mu; bytes of capacity held in spare
+
+	spare bufpool.FreeList // bodies of delivered batches, for reuse
 }
 
 // Recycling bounds: copying every borrowed batch into a fresh allocation was most of the
@@ -78,28 +79,14 @@ const (
 
 // copyBody copies a borrowed body into a recycled buffer when one is large enough.
 func (q *MemoryQueue) copyBody(body []byte) []byte {
-	q.mu.Lock()
-	for i := len(q.spare) - 1; i >= 0; i-- {
-		if buf := q.spare[i]; cap(buf) >= len(body) {
-			q.spare = slices.Delete(q.spare, i, i+1)
-			q.spareLen -= cap(buf)
-			q.mu.Unlock()
-			return append(buf[:0], body...)
-		}
+	if buf := q.spare.Get(len(body)); buf != nil {
+		return append(buf, body...)
 	}
-	q.mu.Unlock()
 	return slices.Clone(body)
 }
 
 // recycle keeps buf for a later copyBody, within the bounds.
-func (q *MemoryQueue) recycle(buf []byte) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.spare) < maxSpareBuffers && q.spareLen+cap(buf) <= maxSpareBytes {
-		q.spare = append(q.spare, buf)
-		q.spareLen += cap(buf)
-	}
-}
+func (q *MemoryQueue) recycle(buf []byte) { q.spare.Put(buf) }
 
 // NewMemoryQueue returns a queue bounded by cfg.QueueSize items and cfg.MaxBytes bytes with
 // cfg.FullPolicy. onDrop (may be nil) is called, without locks held, for every batch the
@@ -108,7 +95,8 @@ func NewMemoryQueue(cfg QueueConfig, onDrop func(pipeline.Batch)) *MemoryQueue {
 	if onDrop == nil {
 		onDrop = func(pipeline.Batch) {}
 	}
-	return &MemoryQueue{cfg: cfg, onDrop: onDrop, notEmpty: make(chan struct{}), notFull: make(chan struct{})}
+	return &MemoryQueue{cfg: cfg, onDrop: onDrop, notEmpty: make(chan struct{}), notFull: make(chan struct{}),
+		spare: bufpool.FreeList{MaxBuffers: maxSpareBuffers, MaxBytes: maxSpareBytes}}
 }
 
 // Put implements Queue.

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/otlp-dev/otlp/internal/bufpool"
 	"github.com/otlp-dev/otlp/internal/otlpwire"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/internal/selftel"
@@ -106,8 +107,9 @@ type Processor struct {
 	space     chan struct{} // guarded by mu; closed when ready shrinks
 	closed    bool          // guarded by mu
 	started   bool          // guarded by mu
-	spare     [][]byte      // guarded by mu; recycled batch buffers
 	lastBytes int           // guarded by mu; size of the last batch handed on
+
+	spare bufpool.FreeList // recycled batch buffers
 
 	kick    chan struct{} // buffered 1: the flusher has something to look at
 	stop    chan struct{} // closed by Shutdown
@@ -131,6 +133,7 @@ func New(cfg Config, set Settings, next pipeline.Consumer) (*Processor, error) {
 		kick:  make(chan struct{}, 1),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
+		spare: bufpool.FreeList{MaxBuffers: cfg.MaxPending + 1},
 	}, nil
 }
 
@@ -188,7 +191,7 @@ func (p *Processor) add(ctx context.Context, body []byte, items int) error {
 	if p.curItems == 0 {
 		p.curStart = time.Now()
 		if p.cur == nil {
-			p.cur = p.spareLocked()
+			p.cur = p.spare.Get(0)
 		}
 		if p.cur == nil {
 			p.cur = make([]byte, 0, p.sizeHintLocked(len(body), items))
@@ -279,15 +282,6 @@ func (p *Processor) sizeHintLocked(n, items int) int {
 // maxSizeHint caps the first buffer when max_bytes is 0 (no ceiling).
 const maxSizeHint = 4 << 20
 
-func (p *Processor) spareLocked() []byte {
-	if n := len(p.spare); n > 0 {
-		b := p.spare[n-1]
-		p.spare = p.spare[:n-1]
-		return b[:0]
-	}
-	return nil
-}
-
 // next returns the next batch to send: a full one, or the current one once its timeout passed.
 // wait is how long until the current batch times out (0 when nothing is pending).
 func (p *Processor) nextBatch(force bool) (b pending, trigger string, wait time.Duration, ok bool) {
@@ -318,10 +312,11 @@ func (p *Processor) recycle(buf []byte) {
 	p.mu.Lock()
 	// A buffer far larger than the batches now being sent (the first guess, or a burst) is
 	// left to the GC instead of being held.
-	if len(p.spare) < p.cfg.MaxPending+1 && cap(buf) <= 2*p.lastBytes+64<<10 {
-		p.spare = append(p.spare, buf)
-	}
+	keep := cap(buf) <= 2*p.lastBytes+64<<10
 	p.mu.Unlock()
+	if keep {
+		p.spare.Put(buf)
+	}
 }
 
 func (p *Processor) flushLoop() {

@@ -367,10 +367,7 @@ func TestTakenBuffersAreNotReusedUntilReleased(t *testing.T) {
 	for _, b := range k.kept {
 		b.Owner.Release(b.Body)
 	}
-	p.mu.Lock()
-	spares := len(p.spare)
-	p.mu.Unlock()
-	if spares == 0 {
+	if p.spare.Len() == 0 {
 		t.Fatal("released buffers were not recycled")
 	}
 }
