@@ -68,8 +68,9 @@ func readiness(ctx context.Context, h *resilience.HealthChecker) admin.Report {
 
 // registerResilienceMetrics publishes the resilience policies (the [otlp.resilience] manager's
 // and each exporter's) on /metrics, read at scrape time.
-func (s *Server) registerResilienceMetrics() (shutdown func(context.Context) error, err error) {
-	unregister := s.metrics.RegisterResilience(func() []resilience.Metrics {
+// It returns the function that unregisters them.
+func (s *Server) registerResilienceMetrics() (unregister func()) {
+	return s.metrics.RegisterResilience(func() []resilience.Metrics {
 		out := s.manager.Metrics()
 		if g := s.current.Load(); g != nil {
 			for _, name := range sortedNames(g.exporters) {
@@ -80,5 +81,4 @@ func (s *Server) registerResilienceMetrics() (shutdown func(context.Context) err
 		}
 		return out
 	})
-	return func(context.Context) error { unregister(); return nil }, nil
 }

@@ -48,7 +48,7 @@ type Server struct {
 	manager     *resilience.Manager   // named policies of [otlp.resilience], for /metrics
 	current     atomic.Pointer[graph] // the running graph, for readers outside mu
 	health      atomic.Pointer[resilience.HealthChecker]
-	stopMetrics func(context.Context) error
+	stopMetrics func()
 
 	mu        sync.Mutex // serialises Start, Reload and Shutdown
 	cfg       *config.Config
@@ -74,9 +74,7 @@ func New(cfg *config.Config, set Settings) (*Server, error) {
 	if s.manager, err = resilience.NewManager(cfg.OTLP.Resilience, resilience.WithLogger(s.log)); err != nil {
 		return nil, fmt.Errorf("otlp.resilience: %w", err)
 	}
-	if s.stopMetrics, err = s.registerResilienceMetrics(); err != nil {
-		return nil, fmt.Errorf("resilience metrics: %w", err)
-	}
+	s.stopMetrics = s.registerResilienceMetrics()
 	s.admin = admin.New(cfg.Admin, admin.Settings{Logger: s.log.With("component", "admin"), Gatherer: s.metrics.Registry, Ready: s.Ready, Version: set.Version})
 	return s, nil
 }
@@ -254,7 +252,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.started {
 		errs = append(errs, s.graph.shutdown(ctx, nil))
 	}
-	errs = append(errs, s.admin.Shutdown(ctx), s.stopMetrics(ctx), s.manager.Close())
+	errs = append(errs, s.admin.Shutdown(ctx), s.manager.Close())
+	s.stopMetrics()
 	s.log.Info("stopped")
 	return errors.Join(errs...)
 }
