@@ -65,7 +65,7 @@ type Client struct {
 // environment variables and opts, in that order of precedence (later wins), and starts it.
 // With OTEL_SDK_DISABLED=true every provider is a no-op.
 func New(ctx context.Context, opts ...Option) (*Client, error) {
-	o := options{getenv: os.Getenv}
+	o := options{getenv: os.Getenv, lookupEnv: os.LookupEnv}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -140,7 +140,7 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 func resolve(o *options) (Config, []string, error) {
 	cfg := DefaultConfig()
 	if o.configFile != "" {
-		if err := loadFile(o.configFile, o.getenv, &cfg); err != nil {
+		if err := loadFile(o.configFile, o.lookupEnv, &cfg); err != nil {
 			return Config{}, nil, err
 		}
 	}

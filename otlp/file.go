@@ -2,10 +2,10 @@ package otlp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/otlp-dev/otlp/internal/config"
 	"github.com/otlp-dev/otlp/internal/pipeline"
+	"github.com/otlp-dev/otlp/internal/tomlx"
 	"github.com/otlp-dev/otlp/resilience"
 )
 
@@ -59,19 +60,25 @@ type fileTLS struct {
 	InsecureSkipVerify bool   `toml:"insecure_skip_verify"`
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-// loadFile applies the file at path to c. ${VAR} references are replaced from getenv first,
-// as the server does. Unknown keys in [otlp] and [sdk] are errors.
-func loadFile(path string, getenv func(string) string, c *Config) error {
+// loadFile applies the file at path to c. ${VAR} and ${VAR:-default} in string values are
+// replaced from getenv after parsing, as the server does (an unset variable is an error).
+// Unknown keys in [otlp] and [sdk] are errors, and so are durations without a unit.
+func loadFile(path string, getenv tomlx.Getenv, c *Config) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("otlp: config: %w", err)
 	}
-	text := envRef.ReplaceAllStringFunc(string(data), func(ref string) string { return getenv(ref[2 : len(ref)-1]) })
-	f := fileShape{OTLP: config.OTLP{Resilience: resilience.NewDefaultConfig()}} // validated over its defaults
-	md, err := toml.Decode(text, &f)
+	exp, err := tomlx.Expand(data, getenv)
 	if err != nil {
+		return fmt.Errorf("otlp: config %s: %w", path, err)
+	}
+	f := fileShape{OTLP: config.OTLP{Resilience: resilience.NewDefaultConfig()}} // validated over its defaults
+	md, err := toml.Decode(exp.Text, &f)
+	if err != nil {
+		return fmt.Errorf("otlp: config %s: %w", path, err)
+	}
+	if err := errors.Join(tomlx.Check(tomlx.Table(exp.Raw, "otlp"), f.OTLP, "otlp"),
+		tomlx.Check(tomlx.Table(exp.Raw, "sdk"), f.SDK, "sdk")); err != nil {
 		return fmt.Errorf("otlp: config %s: %w", path, err)
 	}
 	var unknown []string

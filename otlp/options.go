@@ -220,6 +220,7 @@ type options struct {
 	configFile string
 	watch      bool
 	getenv     func(string) string
+	lookupEnv  func(string) (string, bool) // for ${VAR} in the file: unset differs from empty
 	attrs      []attribute.KeyValue
 	exporter   Exporter
 	global     bool
@@ -360,6 +361,7 @@ func WithEnv(getenv func(string) string) Option {
 			getenv = func(string) string { return "" }
 		}
 		o.getenv = getenv
+		o.lookupEnv = func(k string) (string, bool) { v := getenv(k); return v, v != "" }
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -28,6 +27,7 @@ import (
 	"github.com/otlp-dev/otlp/internal/processor/memlimit"
 	"github.com/otlp-dev/otlp/internal/receiver"
 	"github.com/otlp-dev/otlp/internal/receiver/hostmetrics"
+	"github.com/otlp-dev/otlp/internal/tomlx"
 	"github.com/otlp-dev/otlp/resilience"
 )
 
@@ -70,7 +70,7 @@ type Transport struct {
 	RetryAttempts int               `toml:"retry_attempts"`
 	Compression   string            `toml:"compression"`
 	Insecure      bool              `toml:"insecure"`
-	Headers       map[string]string `toml:"headers"`
+	Headers       map[string]string `toml:"headers" secret:"true"`
 	// QueueDir, when set, gives the upstream exporter a durable disk queue in this directory
 	// (the agent's default: "otlp-agent-queue").
 	QueueDir string `toml:"queue_dir"`
@@ -96,6 +96,21 @@ func (r Receiver) Signals() []pipeline.Signal {
 		return []pipeline.Signal{pipeline.SignalMetrics}
 	}
 	return pipeline.Signals[:]
+}
+
+// config is the component's decoded configuration, for checks that walk its type.
+func (r Receiver) config() any {
+	if r.HostMetrics != nil {
+		return *r.HostMetrics
+	}
+	return *r.OTLP
+}
+
+func (p Processor) config() any {
+	if p.Batch != nil {
+		return *p.Batch
+	}
+	return *p.MemoryLimiter
 }
 
 func (r Receiver) validate() error {
@@ -158,14 +173,17 @@ const (
 	ProfileAgent
 )
 
+// Getenv looks up an environment variable; ok is false when it is not set (os.LookupEnv).
+type Getenv = tomlx.Getenv
+
 // Load reads path ("" means no file: defaults only), applies environment overrides from
-// getenv (nil: os.Getenv), fills the server's defaults and validates.
-func Load(path string, getenv func(string) string) (*Config, error) {
+// getenv (nil: os.LookupEnv), fills the server's defaults and validates.
+func Load(path string, getenv Getenv) (*Config, error) {
 	return LoadProfile(ProfileServer, path, getenv)
 }
 
 // LoadProfile is Load with the defaults of profile.
-func LoadProfile(profile Profile, path string, getenv func(string) string) (*Config, error) {
+func LoadProfile(profile Profile, path string, getenv Getenv) (*Config, error) {
 	var data []byte
 	if path != "" {
 		var err error
@@ -181,50 +199,67 @@ func LoadProfile(profile Profile, path string, getenv func(string) string) (*Con
 	return c, err
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-// Parse decodes TOML text. ${VAR} references are replaced by the environment's values first,
-// so secrets can stay out of the file.
-func Parse(data []byte, getenv func(string) string) (*Config, error) {
+// Parse decodes TOML text. ${VAR} and ${VAR:-default} references in string values are
+// replaced by the environment's values after parsing (see internal/tomlx), so secrets can stay
+// out of the file; an unset variable without a default is an error naming its key.
+func Parse(data []byte, getenv Getenv) (*Config, error) {
 	return ParseProfile(ProfileServer, data, getenv)
 }
 
 // ParseProfile is Parse with the defaults of profile.
-func ParseProfile(profile Profile, data []byte, getenv func(string) string) (*Config, error) {
+func ParseProfile(profile Profile, data []byte, getenv Getenv) (*Config, error) {
 	if getenv == nil {
-		getenv = os.Getenv
+		getenv = os.LookupEnv
 	}
-	text := envRef.ReplaceAllStringFunc(string(data), func(ref string) string {
-		return getenv(ref[2 : len(ref)-1])
-	})
-	raw := fileShape{OTLP: defaultOTLP(profile), Admin: admin.NewDefaultConfig()}
-	md, err := toml.Decode(text, &raw)
+	exp, err := tomlx.Expand(data, getenv)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	raw := fileShape{OTLP: defaultOTLP(profile), Admin: admin.NewDefaultConfig()}
+	md, err := toml.Decode(exp.Text, &raw)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var checks []error
+	checks = append(checks, tomlx.Check(tomlx.Table(exp.Raw, "otlp"), raw.OTLP, "otlp"),
+		tomlx.Check(tomlx.Table(exp.Raw, "admin"), raw.Admin, "admin"))
 	c := &Config{OTLP: raw.OTLP, Admin: raw.Admin, Pipelines: raw.Pipelines,
 		Receivers: map[string]Receiver{}, Processors: map[string]Processor{}, Exporters: map[string]Exporter{}}
 	var errs []string
+	for _, err := range checks {
+		if err != nil {
+			errs = append(errs, strings.ReplaceAll(err.Error(), "\n", "; "))
+		}
+	}
 	for _, name := range sortedKeys(raw.Receivers) {
 		r, err := decodeReceiver(md, name, raw.Receivers[name])
+		if err == nil {
+			err = tomlx.Check(tomlx.Table(exp.Raw, "receivers", name), r.config(), "receivers."+name)
+		}
 		if err != nil {
-			errs = append(errs, err.Error())
+			errs = append(errs, strings.ReplaceAll(err.Error(), "\n", "; "))
 			continue
 		}
 		c.Receivers[name] = r
 	}
 	for _, name := range sortedKeys(raw.Processors) {
 		p, err := decodeProcessor(md, name, raw.Processors[name])
+		if err == nil {
+			err = tomlx.Check(tomlx.Table(exp.Raw, "processors", name), p.config(), "processors."+name)
+		}
 		if err != nil {
-			errs = append(errs, err.Error())
+			errs = append(errs, strings.ReplaceAll(err.Error(), "\n", "; "))
 			continue
 		}
 		c.Processors[name] = p
 	}
 	for _, name := range sortedKeys(raw.Exporters) {
 		e, err := decodeExporter(md, name, raw.Exporters[name])
+		if err == nil {
+			err = tomlx.Check(tomlx.Table(exp.Raw, "exporters", name), e.config(), "exporters."+name)
+		}
 		if err != nil {
-			errs = append(errs, err.Error())
+			errs = append(errs, strings.ReplaceAll(err.Error(), "\n", "; "))
 			continue
 		}
 		c.Exporters[name] = e

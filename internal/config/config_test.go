@@ -12,15 +12,15 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func noEnv(string) string { return "" }
+func noEnv(string) (string, bool) { return "", false }
+
+// envOf is a Getenv over a map.
+func envOf(m map[string]string) Getenv {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
 
 func TestExampleFileIsValid(t *testing.T) {
-	c, err := Load("../../docs/examples/server.toml", func(k string) string {
-		if k == "OTLP_BEARER_TOKEN" {
-			return "secret"
-		}
-		return ""
-	})
+	c, err := Load("../../docs/examples/server.toml", envOf(map[string]string{"OTLP_BEARER_TOKEN": "secret"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestEnvOverrides(t *testing.T) {
 		"OTLP_TRANSPORT_ENDPOINTS": "up:4317",
 		"OTLP_ADMIN_ENDPOINT":      "127.0.0.1:2",
 	}
-	c, err := Parse([]byte("[otlp]\nlog_level = \"warn\"\n"), func(k string) string { return env[k] })
+	c, err := Parse([]byte("[otlp]\nlog_level = \"warn\"\n"), envOf(env))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,12 +82,7 @@ func TestEnvOverrides(t *testing.T) {
 	if c.Exporters[UpstreamExporter].OTLP.Endpoint != "up:4317" {
 		t.Fatal("transport endpoints from env not applied")
 	}
-	if _, err := Parse(nil, func(k string) string {
-		if k == "OTLP_TRANSPORT_TIMEOUT" {
-			return "soon"
-		}
-		return ""
-	}); err == nil || !strings.Contains(err.Error(), "OTLP_TRANSPORT_TIMEOUT (otlp.transport.timeout)") {
+	if _, err := Parse(nil, envOf(map[string]string{"OTLP_TRANSPORT_TIMEOUT": "soon"})); err == nil || !strings.Contains(err.Error(), "OTLP_TRANSPORT_TIMEOUT (otlp.transport.timeout)") {
 		t.Fatalf("bad env value: %v", err)
 	}
 }
@@ -143,7 +138,7 @@ func TestWatcherSeesChanges(t *testing.T) {
 
 func TestAgentProfile(t *testing.T) {
 	env := map[string]string{"OTLP_COLLECTOR_ENDPOINT": "http://c1:4317,c2:4317"}
-	c, err := ParseProfile(ProfileAgent, nil, func(k string) string { return env[k] })
+	c, err := ParseProfile(ProfileAgent, nil, envOf(env))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,5 +194,34 @@ exporters = ["otlp", "otlp/own", "debug"]
 	own := c.Exporters["otlp/own"].OTLP
 	if own.Retry.InitialInterval != time.Second || own.Timeout != 9*time.Second || own.Retry.MaxAttempts != 0 {
 		t.Fatalf("an exporter's own settings were overridden: %+v %s", own.Retry, own.Timeout)
+	}
+}
+
+// Mistakes that used to be silent: an unset variable turned auth off, a bare integer was read
+// as nanoseconds, an empty token meant "no auth".
+func TestStrictWhereMistakesAreSilent(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"[receivers.otlp.auth]\nbearer_token = \"${OTLP_TOKEN}\"\n",
+			"receivers.otlp.auth.bearer_token: environment variable OTLP_TOKEN is not set"},
+		{"[receivers.otlp.auth]\nbearer_token = \"\"\n", "receivers.otlp.auth.bearer_token: empty secret"},
+		{"[otlp]\nshutdown_timeout = 10\n", `otlp.shutdown_timeout: a duration needs a unit, e.g. "10s"`},
+		{"[exporters.otlp]\nendpoint = \"a:1\"\ntimeout = 5\n[pipelines.traces]\nreceivers = [\"otlp\"]\nexporters = [\"otlp\"]\n",
+			"exporters.otlp.timeout: a duration needs a unit"},
+		{"[processors.batch]\ntimeout = 200\n", "processors.batch.timeout: a duration needs a unit"},
+		{"[exporters.otlp]\nendpoint = \"a:1\"\nheaders = { authorization = \"${TOKEN:-}\" }\n", "exporters.otlp.headers.authorization: empty value"},
+	} {
+		_, err := Parse([]byte(tc.text), noEnv)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q:\nerror %v\nwant  %q", tc.text, err, tc.want)
+		}
+	}
+	// A default makes an unset variable fine, and a set one wins over it.
+	c, err := Parse([]byte("[otlp]\nservice_name = \"${NAME:-fallback}\"\n"), noEnv)
+	if err != nil || c.OTLP.ServiceName != "fallback" {
+		t.Fatalf("default: %v %q", err, c.OTLP.ServiceName)
+	}
+	c, err = Parse([]byte("[receivers.otlp.auth]\nbearer_token = \"${OTLP_TOKEN}\"\n"), envOf(map[string]string{"OTLP_TOKEN": "s3cret"}))
+	if err != nil || c.Receivers["otlp"].OTLP.Auth.BearerToken != "s3cret" {
+		t.Fatalf("set: %v", err)
 	}
 }

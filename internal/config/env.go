@@ -57,9 +57,9 @@ func EnvNames() [][2]string {
 	return out
 }
 
-func applyEnv(c *Config, getenv func(string) string) error {
+func applyEnv(c *Config, getenv Getenv) error {
 	for _, e := range envKeys {
-		v := getenv(e.name)
+		v, _ := getenv(e.name)
 		if v == "" {
 			continue
 		}

@@ -63,6 +63,21 @@ func grpcHostPort(e string, t *Transport) string {
 	return e
 }
 
+// config is the exporter's decoded configuration, for checks that walk its type.
+func (e Exporter) config() any {
+	switch {
+	case e.OTLP != nil:
+		return *e.OTLP
+	case e.OTLPHTTP != nil:
+		return *e.OTLPHTTP
+	case e.Debug != nil:
+		return *e.Debug
+	case e.File != nil:
+		return *e.File
+	}
+	return *e.Nop
+}
+
 // validate checks whichever exporter config is set.
 func (e Exporter) validate() error {
 	switch {

@@ -49,9 +49,9 @@ type TLSConfig struct {
 
 // AuthConfig configures bearer-token authentication. At most one field may be set.
 type AuthConfig struct {
-	BearerToken string `toml:"bearer_token"`
+	BearerToken string `toml:"bearer_token" secret:"true"`
 	// BearerTokenFile holds the token; surrounding white space is ignored.
-	BearerTokenFile string `toml:"bearer_token_file"`
+	BearerTokenFile string `toml:"bearer_token_file" secret:"true"`
 }
 
 // Default limits.

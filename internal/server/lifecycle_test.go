@@ -43,7 +43,7 @@ func (c *rawClient) send(ctx context.Context, first, n int) error {
 // down; every request the server acknowledged must reach the upstream.
 func TestShutdownUnderLoadLosesNothingAcknowledged(t *testing.T) {
 	sink := testutil.NewSink(t)
-	cfg, err := config.Parse([]byte(forwardConfig(sink.GRPCAddr, "")), func(string) string { return "" })
+	cfg, err := config.Parse([]byte(forwardConfig(sink.GRPCAddr, "")), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestReloadSwitchesExportersWithoutLoss(t *testing.T) {
 		}
 		total += spansPer
 	}
-	cfg2, err := config.Parse([]byte(next), func(string) string { return "" })
+	cfg2, err := config.Parse([]byte(next), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}

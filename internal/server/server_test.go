@@ -71,7 +71,7 @@ exporters = ["otlp"]
 // newStartedServer starts a server from TOML text; the caller shuts it down.
 func newStartedServer(t *testing.T, toml string) *Server {
 	t.Helper()
-	cfg, err := config.Parse([]byte(toml), func(string) string { return "" })
+	cfg, err := config.Parse([]byte(toml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,11 +262,11 @@ func TestLoadFileWithEnv(t *testing.T) {
 	if err := os.WriteFile(path, []byte("[otlp.transport]\nendpoints = [\"${UP}\"]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(path, func(k string) string {
+	cfg, err := config.Load(path, func(k string) (string, bool) {
 		if k == "UP" {
-			return "127.0.0.1:9"
+			return "127.0.0.1:9", true
 		}
-		return ""
+		return "", false
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -310,7 +310,7 @@ exporters = ["otlp"]
 	if !names["system.memory.usage"] {
 		t.Fatalf("host metrics missing system.memory.usage: %v", names)
 	}
-	if _, err := config.Parse([]byte("[receivers.hostmetrics]\n[exporters.debug]\n[pipelines.traces]\nreceivers=[\"hostmetrics\"]\nexporters=[\"debug\"]\n"), func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), `"hostmetrics" produces no traces`) {
+	if _, err := config.Parse([]byte("[receivers.hostmetrics]\n[exporters.debug]\n[pipelines.traces]\nreceivers=[\"hostmetrics\"]\nexporters=[\"debug\"]\n"), func(string) (string, bool) { return "", false }); err == nil || !strings.Contains(err.Error(), `"hostmetrics" produces no traces`) {
 		t.Fatalf("hostmetrics in a traces pipeline: %v", err)
 	}
 }

@@ -34,7 +34,7 @@ type Config struct {
 	Balancer lb.Config      `toml:"balancer"`
 	TLS      clientconf.TLS `toml:"tls"`
 	// Headers go with every request as gRPC metadata (e.g. authorization); never logged.
-	Headers     clientconf.Headers `toml:"headers"`
+	Headers     clientconf.Headers `toml:"headers" secret:"true"`
 	Compression string             `toml:"compression"`
 	// Timeout bounds each attempt.
 	Timeout   time.Duration `toml:"timeout"`

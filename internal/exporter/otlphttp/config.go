@@ -45,7 +45,7 @@ type Config struct {
 	Encoding    string `toml:"encoding"`
 	Compression string `toml:"compression"`
 	// Headers go with every request (e.g. authorization); never logged.
-	Headers clientconf.Headers `toml:"headers"`
+	Headers clientconf.Headers `toml:"headers" secret:"true"`
 	// TLS applies to https URLs; the scheme decides whether TLS is used.
 	TLS clientconf.TLS `toml:"tls"`
 	// Timeout bounds each attempt.
