@@ -63,6 +63,7 @@ queue_size = 1000
 			}
 		}},
 		{"env over file", map[string]string{
+			"TENANT":                             "t1",
 			"OTEL_SERVICE_NAME":                  "from-env",
 			"OTEL_RESOURCE_ATTRIBUTES":           "service.name=ignored,team=core,note=a%20b",
 			"OTEL_EXPORTER_OTLP_ENDPOINT":        "http://env:4317",
@@ -83,7 +84,7 @@ queue_size = 1000
 				t.Errorf("ratio %v parent %v batch %d (an invalid value is ignored)", c.SamplingRatio, c.ParentBased, c.Batch.MaxSize)
 			}
 		}},
-		{"code over env", map[string]string{"OTEL_SERVICE_NAME": "from-env", "OTEL_EXPORTER_OTLP_ENDPOINT": "env:4317", "OTEL_TRACES_SAMPLER": "always_off"},
+		{"code over env", map[string]string{"TENANT": "t1", "OTEL_SERVICE_NAME": "from-env", "OTEL_EXPORTER_OTLP_ENDPOINT": "env:4317", "OTEL_TRACES_SAMPLER": "always_off"},
 			[]Option{WithService("from-code", ""), WithEndpoint("code:4317", "code2:4317"), WithSamplingRatio(1)},
 			func(t *testing.T, c Config) {
 				if c.ServiceName != "from-code" || len(c.Export.Endpoints) != 2 || c.Export.Endpoints[0] != "code:4317" || c.SamplingRatio != 1 {
