@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -147,6 +148,9 @@ func resolve(o *options) (Config, []string, error) {
 	warnings := applyEnv(&cfg, o.getenv)
 	for _, e := range o.edits {
 		e(&cfg)
+	}
+	if cfg.Export.Protocol == ProtocolHTTP && slices.Equal(cfg.Export.Endpoints, []string{DefaultGRPCEndpoint}) {
+		cfg.Export.Endpoints = []string{DefaultHTTPEndpoint} // the default of the protocol chosen
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, warnings, fmt.Errorf("otlp: config: %w", err)

@@ -139,12 +139,20 @@ type BreakerConfig struct {
 	RecoveryTimeout time.Duration
 }
 
+// The default endpoints, as the OpenTelemetry specification gives them: plaintext to a
+// collector on the same host, so the zero-configuration SDK reaches a zero-configuration
+// otlp-server (or Collector).
+const (
+	DefaultGRPCEndpoint = "http://localhost:4317"
+	DefaultHTTPEndpoint = "http://localhost:4318"
+)
+
 // DefaultConfig is the configuration before any file, variable or option.
 func DefaultConfig() Config {
 	return Config{
 		ServiceName: "unknown_service",
 		Export: ExportConfig{
-			Protocol: ProtocolGRPC, Endpoints: []string{"localhost:4317"},
+			Protocol: ProtocolGRPC, Endpoints: []string{DefaultGRPCEndpoint},
 			Compression: "gzip", Timeout: 10 * time.Second,
 		},
 		Batch: BatchConfig{

@@ -195,21 +195,12 @@ func otlpDestination(c Config, r route, sig pipeline.Signal, name string, m *sel
 		return e, nil
 	}
 	cfg := otlpgrpc.NewDefaultConfig()
-	insecure := c.Export.Insecure
-	eps := make([]string, len(r.Endpoints))
-	for i, ep := range r.Endpoints {
-		// Accept the URL form of OTEL_EXPORTER_OTLP_ENDPOINT: http:// means clear text.
-		if rest, ok := strings.CutPrefix(ep, "http://"); ok {
-			ep, insecure = rest, true
-		} else if rest, ok := strings.CutPrefix(ep, "https://"); ok {
-			ep = rest
-		}
-		eps[i] = strings.TrimSuffix(ep, "/")
-	}
-	// Always balanced, even with one endpoint: every endpoint gets its circuit breaker.
-	cfg.Endpoints = eps
+	// The exporter reads each endpoint's scheme: http:// is plaintext, https:// TLS, and a bare
+	// host:port follows insecure. Always balanced, even with one endpoint: every endpoint gets
+	// its circuit breaker.
+	cfg.Endpoints = slices.Clone(r.Endpoints)
 	cfg.Balancer = balancerConfig(c, nil)
-	cfg.TLS = tlsConfig(c, insecure)
+	cfg.TLS = tlsConfig(c, c.Export.Insecure)
 	cfg.Headers = r.Headers
 	cfg.Compression = compression(r.Compression)
 	cfg.Timeout = r.Timeout

@@ -143,8 +143,15 @@ func TestAgentProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := c.Exporters[UpstreamExporter].OTLP
-	if e == nil || len(e.Endpoints) != 2 || e.Endpoints[0] != "c1:4317" || e.Queue.Storage != "disk" || e.Queue.Disk.Dir != DefaultAgentQueueDir {
+	if e == nil || len(e.Endpoints) != 2 || e.Endpoints[0] != "http://c1:4317" || e.Queue.Storage != "disk" || e.Queue.Disk.Dir != DefaultAgentQueueDir {
 		t.Fatalf("agent upstream = %+v", e)
+	}
+	// http:// is plaintext, a bare host:port is TLS (the OpenTelemetry convention).
+	if _, pt := e.Target(e.Endpoints[0]); !pt {
+		t.Errorf("%s dialled with TLS, want plaintext", e.Endpoints[0])
+	}
+	if _, pt := e.Target(e.Endpoints[1]); pt {
+		t.Errorf("%s dialled in plaintext, want TLS", e.Endpoints[1])
 	}
 	if got := c.Pipelines["metrics"].Receivers; len(got) != 2 || got[1] != "hostmetrics" {
 		t.Fatalf("agent metrics receivers = %v", got)

@@ -2,7 +2,6 @@ package config
 
 import (
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -22,10 +21,8 @@ func (t Transport) exporter() Exporter {
 		cfg.Headers = t.Headers
 		return Exporter{Type: "otlphttp", OTLPHTTP: &cfg}
 	}
-	// gRPC endpoints are host:port; accept the URL form users copy from SDK settings.
-	for i, e := range eps {
-		eps[i] = grpcHostPort(e, &t)
-	}
+	// gRPC endpoints are host:port (TLS unless insecure), http://host:port (plaintext) or
+	// https://host:port (TLS): the exporter reads the scheme.
 	cfg := otlpgrpc.NewDefaultConfig()
 	t.apply(eps, &cfg.Endpoint, &cfg.Endpoints, &cfg.Queue, &cfg.Timeout, &cfg.TLS.Insecure, &cfg.Compression, &cfg.Retry)
 	cfg.Headers = t.Headers
@@ -49,18 +46,6 @@ func (t Transport) apply(eps []string, endpoint *string, endpoints *[]string, q 
 		*compression = t.Compression
 	}
 	retry.MaxAttempts = t.RetryAttempts
-}
-
-// grpcHostPort strips an http:// (plaintext) or https:// scheme from a gRPC endpoint.
-func grpcHostPort(e string, t *Transport) string {
-	if rest, ok := strings.CutPrefix(e, "http://"); ok {
-		t.Insecure = true
-		return strings.TrimSuffix(rest, "/")
-	}
-	if rest, ok := strings.CutPrefix(e, "https://"); ok {
-		return strings.TrimSuffix(rest, "/")
-	}
-	return e
 }
 
 // config is the exporter's decoded configuration, for checks that walk its type.

@@ -195,7 +195,7 @@ func TestBalancedConfigValidate(t *testing.T) {
 		{"endpoints and file", func(c *otlpgrpc.Config) {
 			c.Endpoint, c.Endpoints, c.Balancer.File.Path = "", []string{"a:4317"}, "eps"
 		}, "endpoint"},
-		{"bad entry", func(c *otlpgrpc.Config) { c.Endpoint, c.Endpoints = "", []string{"a:4317", "http://b:4317"} }, "endpoints[1]"},
+		{"bad entry", func(c *otlpgrpc.Config) { c.Endpoint, c.Endpoints = "", []string{"a:4317", "dns:///b:4317"} }, "endpoints[1]"},
 		{"policy", func(c *otlpgrpc.Config) {
 			c.Endpoint, c.Endpoints, c.Balancer.Policy = "", []string{"a:4317"}, "random"
 		}, "balancer.policy"},

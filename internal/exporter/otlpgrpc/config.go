@@ -23,7 +23,9 @@ const (
 
 // Config is an [exporters.otlp[/name]] section.
 type Config struct {
-	// Endpoint is the collector's host:port.
+	// Endpoint is the collector's host:port, or a URL: http://host:port is plaintext,
+	// https://host:port is TLS; a bare host:port follows tls.insecure (the OpenTelemetry
+	// convention).
 	Endpoint string `toml:"endpoint"`
 	// Endpoints are several collectors (host:port) to balance across with Balancer; set
 	// Endpoint or Endpoints, not both. Balancer may instead find the endpoints itself
@@ -84,10 +86,35 @@ func (c Config) BalancerConfig() lb.Config {
 	if len(c.Endpoints) > 0 {
 		b.Endpoints = make([]lb.EndpointSpec, len(c.Endpoints))
 		for i, ep := range c.Endpoints {
-			b.Endpoints[i] = lb.EndpointSpec{Address: ep}
+			addr, _ := c.Target(ep)
+			b.Endpoints[i] = lb.EndpointSpec{Address: addr}
 		}
 	}
 	return b
+}
+
+// Target splits an endpoint into the host:port to dial and whether the connection is
+// plaintext: http:// is plaintext, https:// is TLS, and a bare host:port follows tls.insecure.
+func (c Config) Target(ep string) (addr string, plaintext bool) {
+	if rest, ok := strings.CutPrefix(ep, "http://"); ok {
+		return strings.TrimSuffix(rest, "/"), true
+	}
+	if rest, ok := strings.CutPrefix(ep, "https://"); ok {
+		return strings.TrimSuffix(rest, "/"), false
+	}
+	return ep, c.TLS.Insecure
+}
+
+// plaintext reports, per balancer address, whether it is dialled without TLS.
+func (c Config) plaintext() map[string]bool {
+	m := map[string]bool{}
+	for _, ep := range append([]string{c.Endpoint}, c.Endpoints...) {
+		if ep != "" {
+			addr, pt := c.Target(ep)
+			m[addr] = pt
+		}
+	}
+	return m
 }
 
 // Validate reports the first invalid key.
@@ -134,10 +161,10 @@ func (c Config) validateEndpoints() error {
 	case sources > 1:
 		return errors.New("endpoint: set one of endpoint, endpoints, balancer.endpoints, balancer.dns.name or balancer.file.path")
 	case c.Endpoint != "":
-		return validateEndpoint(c.Endpoint)
+		return c.validateEndpoint(c.Endpoint)
 	}
 	for i, ep := range c.Endpoints {
-		if err := validateEndpoint(ep); err != nil {
+		if err := c.validateEndpoint(ep); err != nil {
 			return fmt.Errorf("endpoints[%d]%s", i, strings.TrimPrefix(err.Error(), "endpoint"))
 		}
 	}
@@ -147,14 +174,21 @@ func (c Config) validateEndpoints() error {
 	return nil
 }
 
-func validateEndpoint(ep string) error {
+func (c Config) validateEndpoint(ep string) error {
 	if ep == "" {
 		return errors.New("endpoint: required (host:port)")
 	}
-	if strings.Contains(ep, "://") {
-		return fmt.Errorf("endpoint: want host:port without a scheme, got %q", ep)
+	if strings.HasPrefix(ep, "https://") && c.TLS.Insecure {
+		return fmt.Errorf("endpoint: %q asks for TLS but tls.insecure is set; use http:// for plaintext", ep)
 	}
-	host, port, err := net.SplitHostPort(ep)
+	if strings.HasPrefix(ep, "http://") && (c.TLS.CAFile != "" || c.TLS.CertFile != "") {
+		return fmt.Errorf("endpoint: %q is plaintext (http://) but tls files are set; use https:// for TLS", ep)
+	}
+	addr, _ := c.Target(ep)
+	if strings.Contains(addr, "://") {
+		return fmt.Errorf("endpoint: want host:port, http://host:port (plaintext) or https://host:port (TLS), got %q", ep)
+	}
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("endpoint: %q is not host:port: %w", ep, err)
 	}

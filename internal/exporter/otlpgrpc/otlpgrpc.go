@@ -70,9 +70,17 @@ func New(cfg Config, set Settings) (*Exporter, error) {
 	if set.Logger == nil {
 		set.Logger = slog.New(slog.DiscardHandler)
 	}
-	dialOpts, err := dialOptions(cfg)
+	tlsOpts, err := dialOptions(cfg, false)
 	if err != nil {
 		return nil, err
+	}
+	plainOpts, _ := dialOptions(cfg, true)
+	plaintext := cfg.plaintext()
+	optsFor := func(addr string) []grpc.DialOption {
+		if pt, ok := plaintext[addr]; ok && pt || !ok && cfg.TLS.Insecure {
+			return plainOpts
+		}
+		return tlsOpts
 	}
 	var headers []string
 	for _, k := range cfg.Headers.Keys() {
@@ -82,7 +90,7 @@ func New(cfg Config, set Settings) (*Exporter, error) {
 	var next sender.Consumer
 	if cfg.Balanced() {
 		dial := func(addr string) (balance.Client, error) {
-			c := &client{endpoint: addr, dialOpts: dialOpts, headers: headers, log: set.Logger}
+			c := &client{endpoint: addr, dialOpts: optsFor(addr), headers: headers, log: set.Logger}
 			if err := c.connect(cfg.Compression); err != nil {
 				return nil, err
 			}
@@ -95,7 +103,8 @@ func New(cfg Config, set Settings) (*Exporter, error) {
 		}
 		next = e.router
 	} else {
-		e.client = &client{endpoint: cfg.Endpoint, dialOpts: dialOpts, headers: headers, log: set.Logger}
+		addr, _ := cfg.Target(cfg.Endpoint)
+		e.client = &client{endpoint: addr, dialOpts: optsFor(addr), headers: headers, log: set.Logger}
 		next = e.client
 	}
 	e.sender, err = sender.New(next, sender.Config{Queue: cfg.Queue, Retry: cfg.Retry, Timeout: cfg.Timeout},
@@ -109,13 +118,16 @@ func New(cfg Config, set Settings) (*Exporter, error) {
 	return e, nil
 }
 
-func dialOptions(cfg Config) ([]grpc.DialOption, error) {
-	tlsCfg, err := cfg.TLS.Load()
-	if err != nil {
-		return nil, err
-	}
+// dialOptions are the connection options, plaintext or with cfg's TLS.
+func dialOptions(cfg Config, plaintext bool) ([]grpc.DialOption, error) {
 	creds := insecure.NewCredentials()
-	if tlsCfg != nil {
+	if !plaintext {
+		t := cfg.TLS
+		t.Insecure = false
+		tlsCfg, err := t.Load()
+		if err != nil {
+			return nil, err
+		}
 		creds = credentials.NewTLS(tlsCfg)
 	}
 	callOpts := []grpc.CallOption{grpc.ForceCodecV2(grpcraw.Codec{}), grpc.WaitForReady(cfg.WaitForReady)}
@@ -160,9 +172,27 @@ func (e *Exporter) Start(ctx context.Context) error {
 	}
 	e.started = true
 	e.log.Info("otlp exporter started", "endpoint", e.cfg.Endpoint, "endpoints", e.endpointNames(),
-		"policy", e.policy(), "tls", !e.cfg.TLS.Insecure, "compression", e.cfg.Compression, "headers", e.cfg.Headers,
+		"policy", e.policy(), "tls", e.tlsState(), "compression", e.cfg.Compression, "headers", e.cfg.Headers,
 		"queue", e.cfg.Queue.Enabled, "storage", e.cfg.Queue.Storage)
 	return e.sender.Start(ctx)
+}
+
+// tlsState is "on", "off", or "mixed" when endpoints differ.
+func (e *Exporter) tlsState() string {
+	on, off := false, false
+	for _, pt := range e.cfg.plaintext() {
+		on, off = on || !pt, off || pt
+	}
+	if len(e.cfg.plaintext()) == 0 {
+		on, off = !e.cfg.TLS.Insecure, e.cfg.TLS.Insecure
+	}
+	switch {
+	case on && off:
+		return "mixed"
+	case on:
+		return "on"
+	}
+	return "off"
 }
 
 func (e *Exporter) endpointNames() []string {

@@ -388,7 +388,9 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"ok", func(*otlpgrpc.Config) {}, ""},
 		{"no endpoint", func(c *otlpgrpc.Config) { c.Endpoint = "" }, "endpoint"},
-		{"scheme", func(c *otlpgrpc.Config) { c.Endpoint = "http://collector:4317" }, "endpoint"},
+		{"scheme", func(c *otlpgrpc.Config) { c.Endpoint = "grpc://collector:4317" }, "endpoint"},
+		{"https and insecure", func(c *otlpgrpc.Config) { c.Endpoint, c.TLS.Insecure = "https://collector:4317", true }, "endpoint"},
+		{"http and tls files", func(c *otlpgrpc.Config) { c.Endpoint, c.TLS.CAFile = "http://collector:4317", "ca.pem" }, "endpoint"},
 		{"no port", func(c *otlpgrpc.Config) { c.Endpoint = "collector" }, "endpoint"},
 		{"compression", func(c *otlpgrpc.Config) { c.Compression = "br" }, "compression"},
 		{"timeout", func(c *otlpgrpc.Config) { c.Timeout = 0 }, "timeout"},
