@@ -32,7 +32,11 @@ type Config struct {
 }
 
 // NewDefaultConfig listens on :8080.
-func NewDefaultConfig() Config { return Config{Endpoint: ":8080"} }
+func NewDefaultConfig() Config { return Config{Endpoint: DefaultEndpoint} }
+
+// DefaultEndpoint is local only, like the receivers': the admin port serves the console and
+// the configuration APIs.
+const DefaultEndpoint = "localhost:8080"
 
 // Validate reports an unparsable endpoint.
 func (c Config) Validate() error {

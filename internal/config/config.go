@@ -8,6 +8,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"sort"
@@ -60,6 +61,10 @@ type OTLP struct {
 	// variable is set. The live heap is mostly recycled, pointer-free batch buffers, so a
 	// lower target than Go's 100 costs little CPU and keeps the resident set smaller.
 	GCPercent int `toml:"gc_percent"`
+	// ListenHost replaces the host of every listen address left at its default (the OTLP
+	// receivers' and the admin port's), which is localhost: "0.0.0.0" or "::" receives on
+	// all interfaces, as containers need.
+	ListenHost string `toml:"listen_host"`
 }
 
 // Transport is [otlp.transport]: the upstream that default pipelines forward to.
@@ -275,10 +280,33 @@ func ParseProfile(profile Profile, data []byte, getenv Getenv) (*Config, error) 
 		return nil, err
 	}
 	c.fillDefaults(profile)
+	c.applyListenHost()
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// applyListenHost moves every listen address still at its default to otlp.listen_host.
+func (c *Config) applyListenHost() {
+	h := c.OTLP.ListenHost
+	if h == "" {
+		return
+	}
+	move := func(ep *string, def string) {
+		if *ep == def {
+			_, port, _ := net.SplitHostPort(def)
+			*ep = net.JoinHostPort(h, port)
+		}
+	}
+	move(&c.Admin.Endpoint, admin.DefaultEndpoint)
+	for name, r := range c.Receivers {
+		if r.OTLP != nil {
+			move(&r.OTLP.GRPC.Endpoint, receiver.DefaultGRPCEndpoint)
+			move(&r.OTLP.HTTP.Endpoint, receiver.DefaultHTTPEndpoint)
+			c.Receivers[name] = r
+		}
+	}
 }
 
 func defaultOTLP(profile Profile) OTLP {

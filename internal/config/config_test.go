@@ -46,8 +46,32 @@ func TestDefaults(t *testing.T) {
 	if c.OTLP.GCPercent != 50 {
 		t.Fatalf("gc_percent default = %d, want 50", c.OTLP.GCPercent)
 	}
-	if c.Receivers["otlp"].OTLP.GRPC.Endpoint != "0.0.0.0:4317" || c.Receivers["otlp"].OTLP.HTTP.Endpoint != "0.0.0.0:4318" || c.Admin.Endpoint != ":8080" {
+	if c.Receivers["otlp"].OTLP.GRPC.Endpoint != "localhost:4317" || c.Receivers["otlp"].OTLP.HTTP.Endpoint != "localhost:4318" || c.Admin.Endpoint != "localhost:8080" {
 		t.Fatalf("default ports: %+v %+v", c.Receivers["otlp"].OTLP, c.Admin)
+	}
+}
+
+func TestListenHost(t *testing.T) {
+	// listen_host moves the addresses left at their defaults; one set explicitly stays.
+	c, err := Parse([]byte("[otlp]\nlisten_host = \"0.0.0.0\"\n[receivers.otlp.http]\nendpoint = \"127.0.0.1:9318\"\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Receivers["otlp"].OTLP
+	if r.GRPC.Endpoint != "0.0.0.0:4317" || r.HTTP.Endpoint != "127.0.0.1:9318" || c.Admin.Endpoint != "0.0.0.0:8080" {
+		t.Fatalf("listen_host: grpc %q http %q admin %q", r.GRPC.Endpoint, r.HTTP.Endpoint, c.Admin.Endpoint)
+	}
+	c, err = Parse(nil, func(k string) (string, bool) {
+		if k == "OTLP_LISTEN_HOST" {
+			return "::", true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Receivers["otlp"].OTLP.GRPC.Endpoint != "[::]:4317" || c.Admin.Endpoint != "[::]:8080" {
+		t.Fatalf("OTLP_LISTEN_HOST: grpc %q admin %q", c.Receivers["otlp"].OTLP.GRPC.Endpoint, c.Admin.Endpoint)
 	}
 }
 

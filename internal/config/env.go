@@ -36,6 +36,7 @@ var envKeys = []struct {
 		c.OTLP.Transport.Insecure = b
 		return err
 	}},
+	{"OTLP_LISTEN_HOST", "otlp.listen_host", func(c *Config, v string) error { c.OTLP.ListenHost = v; return nil }},
 	{"OTLP_ADMIN_ENDPOINT", "admin.endpoint", func(c *Config, v string) error { c.Admin.Endpoint = v; return nil }},
 	{"OTLP_GRPC_ENDPOINT", "receivers.otlp.grpc.endpoint", func(c *Config, v string) error {
 		return withOTLPReceiver(c, func(r *Receiver) { r.OTLP.GRPC.Endpoint = v })

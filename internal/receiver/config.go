@@ -18,7 +18,7 @@ type Config struct {
 
 // GRPCConfig configures OTLP/gRPC.
 type GRPCConfig struct {
-	// Endpoint is the listen address, "0.0.0.0:4317" by default; empty disables gRPC.
+	// Endpoint is the listen address, "localhost:4317" by default; empty disables gRPC.
 	Endpoint string `toml:"endpoint"`
 	// MaxRecvMsgSizeMiB bounds one request message (16).
 	MaxRecvMsgSizeMiB int `toml:"max_recv_msg_size_mib"`
@@ -28,7 +28,7 @@ type GRPCConfig struct {
 
 // HTTPConfig configures OTLP/HTTP.
 type HTTPConfig struct {
-	// Endpoint is the listen address, "0.0.0.0:4318" by default; empty disables HTTP.
+	// Endpoint is the listen address, "localhost:4318" by default; empty disables HTTP.
 	Endpoint string `toml:"endpoint"`
 	// MaxRequestBodyMiB bounds a request body, both as sent and once decompressed (16).
 	MaxRequestBodyMiB int `toml:"max_request_body_mib"`
@@ -56,8 +56,8 @@ type AuthConfig struct {
 
 // Default limits.
 const (
-	DefaultGRPCEndpoint         = "0.0.0.0:4317"
-	DefaultHTTPEndpoint         = "0.0.0.0:4318"
+	DefaultGRPCEndpoint         = "localhost:4317"
+	DefaultHTTPEndpoint         = "localhost:4318"
 	DefaultMaxMessageMiB        = 16
 	DefaultMaxConcurrentStreams = 100
 	maxMiB                      = 2047 // sizes are ints in bytes and gRPC's limit is an int32

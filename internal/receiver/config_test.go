@@ -31,7 +31,7 @@ func TestDefaultConfig(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.GRPC.Endpoint != "0.0.0.0:4317" || cfg.HTTP.Endpoint != "0.0.0.0:4318" ||
+	if cfg.GRPC.Endpoint != "localhost:4317" || cfg.HTTP.Endpoint != "localhost:4318" ||
 		cfg.GRPC.MaxRecvMsgSizeMiB != 16 || cfg.HTTP.MaxRequestBodyMiB != 16 || cfg.GRPC.MaxConcurrentStreams != 100 {
 		t.Fatalf("defaults %+v", cfg)
 	}
