@@ -40,6 +40,9 @@ func (p Program) Run(args []string, stdout, stderr io.Writer) error {
 	check := fs.String("check-config", "", "validate this configuration file and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h or --help: the usage was printed, as asked
+		}
 		return err
 	}
 	load := func(path string) (*config.Config, error) { return config.LoadProfile(p.Profile, path, nil) }

@@ -66,6 +66,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := runMain(ctx, os.Args[1:], os.Stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return // -h asked for the flags, which were printed: not a failure
+	}
 	if err != nil && !errors.Is(err, errRunsFailed) {
 		// Failed runs were reported before the ratio lines, which must stay last.
 		fmt.Fprintln(os.Stderr, "collectorbench:", err)
