@@ -28,7 +28,7 @@ func main() {
 func runMain(args []string, stdout, stderr io.Writer) error {
 	return app.Program{
 		Name: "otlp-agent", Version: version, Profile: config.ProfileAgent,
-		DefaultsHint: "no configuration file: OTLP on :4317 and :4318, host metrics, disk queue in ./" +
+		DefaultsHint: "no configuration file: OTLP/gRPC and OTLP/HTTP receivers (addresses follow), host metrics, disk queue in ./" +
 			config.DefaultAgentQueueDir + ", collectors from OTLP_COLLECTOR_ENDPOINT (debug output when unset)",
 	}.Run(args, stdout, stderr)
 }

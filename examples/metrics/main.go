@@ -21,7 +21,7 @@ import (
 func main() {
 	ctx := context.Background()
 	client, err := otlp.New(ctx, otlp.WithService("metrics-example", ""),
-		otlp.WithEndpoint("localhost:4317"), otlp.WithInsecure(), otlp.WithMetricInterval(5*time.Second))
+		otlp.WithEndpoint("http://localhost:4317"), otlp.WithMetricInterval(5*time.Second))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func (s *service) call(ctx context.Context, url string) error {
 }
 
 func start(ctx context.Context, name, next string) (*service, string, func()) {
-	c, err := otlp.New(ctx, otlp.WithService(name, "1.0.0"), otlp.WithEndpoint("localhost:4317"), otlp.WithInsecure())
+	c, err := otlp.New(ctx, otlp.WithService(name, "1.0.0"), otlp.WithEndpoint("http://localhost:4317"))
 	if err != nil {
 		log.Fatal(err)
 	}

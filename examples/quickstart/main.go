@@ -1,4 +1,4 @@
-// Quickstart: traces, metrics and logs to an otlp-server on localhost:4317.
+// Quickstart: traces, metrics and logs to the zero-config otlp-server on localhost:4317.
 //
 //	go run ./cmd/otlp-server &
 //	go run ./examples/quickstart
@@ -19,9 +19,8 @@ import (
 func main() {
 	ctx := context.Background()
 	client, err := otlp.New(ctx,
-		otlp.WithService("quickstart", "1.0.0"),
-		otlp.WithEndpoint("localhost:4317"), otlp.WithInsecure(), // or OTEL_EXPORTER_OTLP_ENDPOINT
-		otlp.WithGlobal(), // otel.Tracer(...) and instrumentation libraries use the client
+		otlp.WithService("quickstart", "1.0.0"), // to http://localhost:4317; OTEL_EXPORTER_OTLP_ENDPOINT changes it
+		otlp.WithGlobal(),                       // otel.Tracer(...) and instrumentation libraries use the client
 	)
 	if err != nil {
 		log.Fatal(err)

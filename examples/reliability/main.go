@@ -22,7 +22,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	client, err := otlp.New(ctx, otlp.WithService("reliability", ""),
-		otlp.WithEndpoint("localhost:4317"), otlp.WithInsecure(),
+		otlp.WithEndpoint("http://localhost:4317"),
 		otlp.WithDiskBuffer("otlp-buffer"), // relative to the working directory
 		otlp.WithFullPolicy(otlp.FullBlock, 50*time.Millisecond),
 		otlp.WithCircuitBreaker(otlp.BreakerConfig{FailureThreshold: 3, RecoveryTimeout: 2 * time.Second}))
