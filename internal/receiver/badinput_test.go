@@ -3,22 +3,40 @@ package receiver
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/otlp-dev/otlp/internal/grpcraw"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 )
+
+func zlibbed(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zlib.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
 
 func gzipped(t testing.TB, b []byte) []byte {
 	var buf bytes.Buffer
@@ -119,6 +137,10 @@ func TestHTTPBadInput(t *testing.T) {
 			status: 404, message: "unknown path"},
 		{name: "good gzip", contentType: ctProtobuf, encoding: "gzip", body: gzipped(t, good), status: 200, delivered: 5},
 		{name: "good zstd", contentType: ctProtobuf, encoding: "zstd", body: zstded(t, good), status: 200, delivered: 5},
+		{name: "good deflate", contentType: ctProtobuf, encoding: "deflate", body: zlibbed(t, good), status: 200, delivered: 5},
+		{name: "good zlib", contentType: ctProtobuf, encoding: "zlib", body: zlibbed(t, good), status: 200, delivered: 5},
+		{name: "bad deflate", contentType: ctProtobuf, encoding: "deflate", body: good, status: 400, message: "invalid deflate body"},
+		{name: "deflate bomb", contentType: ctProtobuf, encoding: "deflate", body: zlibbed(t, make([]byte, 3<<20)), status: 413, message: "decompressed request body exceeds"},
 		{name: "good json gzip", contentType: ctJSON + "; charset=utf-8", encoding: "gzip",
 			body: gzipped(t, toJSON(t, pipeline.SignalTraces, good)), status: 200, delivered: 5},
 	}
@@ -287,4 +309,49 @@ func TestRequestOfASenderThatGaveUpIsNotAccepted(t *testing.T) {
 	if got := s.count(pipeline.SignalTraces); got != 5 {
 		t.Fatalf("sink got %d spans, want only the live request's 5", got)
 	}
+}
+
+// zstdClient compresses requests with zstd, as the Collector's gRPC exporter does with
+// compression: zstd.
+type zstdClient struct{ enc *zstd.Encoder }
+
+func (zstdClient) Type() string { return "zstd" }
+
+func (z zstdClient) Do(w io.Writer, p []byte) error {
+	_, err := w.Write(z.enc.EncodeAll(p, nil))
+	return err
+}
+
+func TestGRPCCompression(t *testing.T) {
+	cfg := testConfig()
+	cfg.GRPC.MaxRecvMsgSizeMiB = 1
+	s := newSink()
+	r := startReceiver(t, cfg, s)
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(r.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(grpcraw.Codec{})),
+		grpc.WithCompressor(zstdClient{enc})) //nolint:staticcheck // a zstd client without a global registry
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	if _, err := exportGRPC(ctx, conn, pipeline.SignalTraces, tracesBody(t, 5, 0)); err != nil {
+		t.Fatalf("zstd request: %v", err)
+	}
+	s.waitItems(t, pipeline.SignalTraces, 5)
+
+	// A small message that inflates past the message limit fails without taking the server down.
+	_, err = exportGRPC(ctx, conn, pipeline.SignalTraces, make([]byte, 4<<20))
+	if st := status.Convert(err); st.Code() == codes.OK || st.Code() == codes.Unimplemented {
+		t.Fatalf("zstd bomb: %v, want a size error", err)
+	}
+	gz := grpcClient(t, r.GRPCAddr(), nil)
+	if _, err := exportGRPC(ctx, gz, pipeline.SignalTraces, tracesBody(t, 3, 0), grpc.UseCompressor("gzip")); err != nil {
+		t.Fatalf("gzip request after the bomb: %v", err)
+	}
+	s.waitItems(t, pipeline.SignalTraces, 8)
 }

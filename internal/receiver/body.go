@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -45,6 +46,14 @@ func (r *Receiver) decompress(enc string, src, dst []byte) ([]byte, error) {
 			return dst, err
 		}
 		defer r.gzipReaders.Put(zr)
+		return readLimited(zr, dst, r.maxBody)
+	case "deflate", "zlib":
+		// HTTP's "deflate" is the zlib format (RFC 9110 8.4.1.2), as the Collector reads it.
+		zr, err := zlib.NewReader(bytes.NewReader(src))
+		if err != nil {
+			return dst, err
+		}
+		defer zr.Close()
 		return readLimited(zr, dst, r.maxBody)
 	case "zstd":
 		out, err := r.zstd.DecodeAll(src, dst)

@@ -2,10 +2,12 @@ package receiver
 
 import (
 	"context"
+	"io"
 	"runtime"
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -48,6 +50,9 @@ func (r *Receiver) newGRPCServer() *grpc.Server {
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 		// Frame buffers recycled without gRPC's zeroing (see grpcraw.BufferPool).
 		experimental.BufferPool(grpcraw.NewBufferPool()),
+		// zstd, which the Collector's exporters offer beside gzip. gzip comes from gRPC's
+		// registry; zstd is handed to this server alone rather than registered process-wide.
+		grpc.RPCDecompressor(zstdDecompressor{r.grpcZstd}), //nolint:staticcheck // per-server on purpose
 	}
 	if r.tls != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(r.tls.Clone())))
@@ -59,6 +64,20 @@ func (r *Receiver) newGRPCServer() *grpc.Server {
 		}
 	}
 	return srv
+}
+
+// zstdDecompressor inflates a zstd-compressed gRPC message; the decoder bounds the output to
+// the message size limit, so a small bomb fails without being inflated.
+type zstdDecompressor struct{ dec *zstd.Decoder }
+
+func (zstdDecompressor) Type() string { return "zstd" }
+
+func (z zstdDecompressor) Do(r io.Reader) ([]byte, error) {
+	in, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	return z.dec.DecodeAll(in, nil)
 }
 
 // serviceDesc is the OTLP Export service of sig, hand-built so that requests arrive as raw

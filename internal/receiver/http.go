@@ -251,7 +251,7 @@ func (r *Receiver) readBody(req *http.Request, raw, wire *[]byte) (body []byte, 
 	switch enc := strings.ToLower(strings.TrimSpace(req.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 		return *raw, wire, outcome{}, true
-	case "gzip", "zstd":
+	case "gzip", "zstd", "deflate", "zlib":
 		if *wire, err = r.decompress(enc, *raw, (*wire)[:0]); err != nil {
 			if errors.Is(err, errTooLarge) {
 				return nil, nil, httpFailure(http.StatusRequestEntityTooLarge, codes.InvalidArgument,
@@ -262,6 +262,6 @@ func (r *Receiver) readBody(req *http.Request, raw, wire *[]byte) (body []byte, 
 		return *wire, raw, outcome{}, true
 	default:
 		return nil, nil, httpFailure(http.StatusUnsupportedMediaType, codes.InvalidArgument,
-			"unsupported Content-Encoding "+strconv.Quote(enc)+" (want gzip, zstd or none)"), false
+			"unsupported Content-Encoding "+strconv.Quote(enc)+" (want gzip, zstd, deflate or none)"), false
 	}
 }

@@ -46,7 +46,8 @@ type Receiver struct {
 	auth      bearerAuth
 	maxBody   int           // HTTP, in bytes, before and after decompression
 	sem       chan struct{} // HTTP concurrency; nil: unlimited
-	zstd      *zstd.Decoder
+	zstd      *zstd.Decoder // HTTP bodies, up to maxBody
+	grpcZstd  *zstd.Decoder // gRPC messages, up to the gRPC message limit
 	httpH     http.Handler
 
 	frames      sync.Pool // *grpcraw.Frame, gRPC request buffers
@@ -103,6 +104,12 @@ func New(cfg Config, set Settings) (*Receiver, error) {
 	}
 	r.zstd, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0),
 		zstd.WithDecoderMaxMemory(uint64(r.maxBody)), zstd.WithDecoderMaxWindow(uint64(max(r.maxBody, zstd.MinWindowSize))))
+	if err != nil {
+		return nil, fmt.Errorf("zstd decoder: %w", err)
+	}
+	maxMsg := uint64(cfg.GRPC.MaxRecvMsgSizeMiB) << 20
+	r.grpcZstd, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0),
+		zstd.WithDecoderMaxMemory(maxMsg), zstd.WithDecoderMaxWindow(max(maxMsg, zstd.MinWindowSize)))
 	if err != nil {
 		return nil, fmt.Errorf("zstd decoder: %w", err)
 	}
