@@ -119,20 +119,24 @@ func TestFromGRPCStatus(t *testing.T) {
 		st        *status.Status
 		retryable bool
 		delay     time.Duration // -1: not throttled
+		kind      resilience.Kind
 	}{
-		{"unavailable", status.New(codes.Unavailable, "x"), true, -1},
-		{"aborted", status.New(codes.Aborted, "x"), true, -1},
-		{"deadline", status.New(codes.DeadlineExceeded, "x"), true, -1},
-		{"canceled", status.New(codes.Canceled, "x"), true, -1},
-		{"out of range", status.New(codes.OutOfRange, "x"), true, -1},
-		{"data loss", status.New(codes.DataLoss, "x"), true, -1},
-		{"unavailable with retry info", withRetryInfo(t, codes.Unavailable, 3*time.Second), true, 3 * time.Second},
-		{"resource exhausted", status.New(codes.ResourceExhausted, "x"), false, -1},
-		{"resource exhausted with retry info", withRetryInfo(t, codes.ResourceExhausted, 2*time.Second), true, 2 * time.Second},
-		{"invalid argument", status.New(codes.InvalidArgument, "x"), false, -1},
-		{"unauthenticated", status.New(codes.Unauthenticated, "x"), false, -1},
-		{"unimplemented", status.New(codes.Unimplemented, "x"), false, -1},
-		{"internal", status.New(codes.Internal, "x"), false, -1},
+		{"unavailable", status.New(codes.Unavailable, "x"), true, -1, 0},
+		{"aborted", status.New(codes.Aborted, "x"), true, -1, 0},
+		{"deadline", status.New(codes.DeadlineExceeded, "x"), true, -1, 0},
+		{"canceled", status.New(codes.Canceled, "x"), true, -1, 0},
+		{"out of range", status.New(codes.OutOfRange, "x"), true, -1, 0},
+		{"data loss", status.New(codes.DataLoss, "x"), true, -1, 0},
+		{"unavailable with retry info", withRetryInfo(t, codes.Unavailable, 3*time.Second), true, 3 * time.Second, 0},
+		{"resource exhausted", status.New(codes.ResourceExhausted, "x"), false, -1, 0},
+		{"resource exhausted with retry info", withRetryInfo(t, codes.ResourceExhausted, 2*time.Second), true, 2 * time.Second, 0},
+		{"invalid argument", status.New(codes.InvalidArgument, "x"), false, -1, 0},
+		// The destination is misconfigured, not the data: held and retried, never dropped.
+		{"unauthenticated", status.New(codes.Unauthenticated, "x"), true, -1, resilience.KindConfiguration},
+		{"permission denied", status.New(codes.PermissionDenied, "x"), true, -1, resilience.KindConfiguration},
+		{"unimplemented", status.New(codes.Unimplemented, "x"), true, -1, resilience.KindConfiguration},
+		{"not found", status.New(codes.NotFound, "x"), true, -1, resilience.KindConfiguration},
+		{"internal", status.New(codes.Internal, "x"), false, -1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,8 +157,12 @@ func TestFromGRPCStatus(t *testing.T) {
 			if got := status.Code(err); got != tt.st.Code() {
 				t.Errorf("status.Code = %v, want %v", got, tt.st.Code())
 			}
-			if !errors.Is(err, resilience.KindTransport) {
-				t.Error("not a transport error")
+			want := tt.kind
+			if want == resilience.KindUnknown {
+				want = resilience.KindTransport
+			}
+			if got := resilience.KindOf(err); got != want {
+				t.Errorf("kind %v, want %v", got, want)
 			}
 		})
 	}
@@ -188,8 +196,12 @@ func TestFromHTTPResponse(t *testing.T) {
 		{"unavailable with negative header", 503, "-3", true, -1},
 		{"unavailable with date in the past", 503, "Mon, 02 Jan 2006 15:04:05 GMT", true, 0},
 		{"bad request", 400, "", false, -1},
-		{"unauthorized", 401, "", false, -1},
-		{"not found", 404, "", false, -1},
+		// The destination is misconfigured, not the data: held and retried, never dropped.
+		{"unauthorized", 401, "", true, -1},
+		{"forbidden", 403, "", true, -1},
+		{"not found", 404, "", true, -1},
+		{"method not allowed", 405, "", true, -1},
+		{"unsupported media type", 415, "", true, -1},
 		{"payload too large", 413, "", false, -1},
 		{"internal", 500, "", false, -1},
 	}
@@ -211,6 +223,10 @@ func TestFromHTTPResponse(t *testing.T) {
 			}
 			if code, ok := resilience.HTTPStatus(err); !ok || code != tt.code {
 				t.Errorf("HTTPStatus = %v, %v", code, ok)
+			}
+			config := tt.code == 401 || tt.code == 403 || tt.code == 404 || tt.code == 405 || tt.code == 415
+			if got := resilience.KindOf(err) == resilience.KindConfiguration; got != config {
+				t.Errorf("configuration kind = %v, want %v (%v)", got, config, err)
 			}
 		})
 	}

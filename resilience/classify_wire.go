@@ -15,10 +15,15 @@ import (
 
 // grpcRetryable says whether an OTLP export that failed with code may be retried
 // (OTLP specification, "Failures"): ResourceExhausted only when the server sent RetryInfo.
+// Beyond the specification, the codes that say the destination is misconfigured rather than
+// the data bad (grpcConfiguration) are retried too: dropping data for a wrong endpoint,
+// credential or compression would lose what a corrected configuration delivers.
 func grpcRetryable(code codes.Code, hasRetryInfo bool) bool {
 	switch code {
 	case codes.Canceled, codes.DeadlineExceeded, codes.Aborted, codes.OutOfRange,
 		codes.Unavailable, codes.DataLoss:
+		return true
+	case codes.Unimplemented, codes.Unauthenticated, codes.PermissionDenied, codes.NotFound:
 		return true
 	case codes.ResourceExhausted:
 		return hasRetryInfo
@@ -39,10 +44,21 @@ func retryInfoDelay(st *status.Status) time.Duration {
 	return -1
 }
 
+// grpcConfiguration reports the codes that say the exporter's settings or the destination are
+// wrong (endpoint, path, credentials, compression), not the data.
+func grpcConfiguration(code codes.Code) bool {
+	switch code {
+	case codes.Unimplemented, codes.Unauthenticated, codes.PermissionDenied, codes.NotFound:
+		return true
+	}
+	return false
+}
+
 // FromGRPCStatus turns the status of a failed OTLP/gRPC call into a classified error: nil for
 // OK; a retryable transport error for Unavailable, Aborted, DeadlineExceeded, Canceled,
-// OutOfRange and DataLoss; ResourceExhausted is retryable only with RetryInfo; every other
-// code is Permanent. A RetryInfo delay becomes the minimum wait (Throttled). The result still
+// OutOfRange and DataLoss; a retryable KindConfiguration error for Unimplemented,
+// Unauthenticated, PermissionDenied and NotFound (the data is held until the configuration is
+// fixed); ResourceExhausted is retryable only with RetryInfo; every other code is Permanent. A RetryInfo delay becomes the minimum wait (Throttled). The result still
 // answers status.FromError with st's code.
 func FromGRPCStatus(st *status.Status) error {
 	if st == nil || st.Code() == codes.OK {
@@ -50,9 +66,13 @@ func FromGRPCStatus(st *status.Status) error {
 	}
 	delay := retryInfoDelay(st)
 	retryable := grpcRetryable(st.Code(), delay >= 0)
+	kind, severity := KindTransport, SeverityMedium
+	if grpcConfiguration(st.Code()) {
+		kind, severity = KindConfiguration, SeverityHigh
+	}
 	var err error = &Error{
-		Kind:       KindTransport,
-		Severity:   SeverityMedium,
+		Kind:       kind,
+		Severity:   severity,
 		Retryable:  retryable,
 		Suggestion: grpcSuggestion(st.Code(), retryable),
 		Op:         "grpc",
@@ -71,9 +91,11 @@ func FromGRPCStatus(st *status.Status) error {
 func grpcSuggestion(code codes.Code, retryable bool) string {
 	switch {
 	case code == codes.Unauthenticated || code == codes.PermissionDenied:
-		return "check the exporter's credentials"
+		return "check the exporter's credentials (headers, bearer token, client certificate); the data is held and retried"
 	case code == codes.Unimplemented:
-		return "the endpoint does not serve OTLP for this signal; check the endpoint and path"
+		return "the endpoint does not serve OTLP for this signal, or not with this compression; check the endpoint and compression; the data is held and retried"
+	case code == codes.NotFound:
+		return "the endpoint does not know this service; check the endpoint; the data is held and retried"
 	case code == codes.ResourceExhausted && !retryable:
 		return "the receiver is overloaded and did not ask for a retry; reduce the load"
 	case retryable:
@@ -87,7 +109,9 @@ const maxBodyInError = 256
 
 // FromHTTPResponse turns an OTLP/HTTP response into a classified error: nil for 2xx; 429, 502,
 // 503 and 504 are retryable, honouring Retry-After (seconds or an HTTP date) as the minimum
-// wait; every other status is Permanent. body (possibly empty) is quoted, shortened, in the
+// wait; 401, 403, 404, 405 and 415 say the exporter's settings are wrong, not the data, and are
+// retryable KindConfiguration errors (the data is held until the configuration is fixed);
+// every other status is Permanent. body (possibly empty) is quoted, shortened, in the
 // message.
 func FromHTTPResponse(code int, header http.Header, body string) error {
 	if code >= 200 && code < 300 {
@@ -98,10 +122,14 @@ func FromHTTPResponse(code int, header http.Header, body string) error {
 	}
 	cause := &HTTPStatusError{Code: code, Body: strings.TrimSpace(body)}
 	retryable := false
+	configuration := false
 	switch code {
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable,
 		http.StatusGatewayTimeout:
 		retryable = true
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed,
+		http.StatusUnsupportedMediaType:
+		retryable, configuration = true, true
 	}
 	kind := KindTransport
 	if code >= 400 && code < 500 && code != http.StatusTooManyRequests {
@@ -111,13 +139,16 @@ func FromHTTPResponse(code int, header http.Header, body string) error {
 		Kind: kind, Severity: SeverityMedium, Retryable: retryable, Op: "http",
 		Time: time.Now(), Err: cause,
 	}
+	if configuration {
+		err.Kind, err.Severity = KindConfiguration, SeverityHigh
+	}
 	switch {
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		err.Suggestion = "check the exporter's credentials"
-		err.Kind = KindConfiguration
-	case code == http.StatusNotFound:
-		err.Suggestion = "check the endpoint URL and path (/v1/traces, /v1/metrics, /v1/logs)"
-		err.Kind = KindConfiguration
+		err.Suggestion = "check the exporter's credentials (headers, bearer token, client certificate); the data is held and retried"
+	case code == http.StatusNotFound || code == http.StatusMethodNotAllowed:
+		err.Suggestion = "check the endpoint URL and path (/v1/traces, /v1/metrics, /v1/logs); the data is held and retried"
+	case code == http.StatusUnsupportedMediaType:
+		err.Suggestion = "the endpoint does not accept this content type or encoding; check the exporter's encoding and compression; the data is held and retried"
 	case retryable:
 		err.Suggestion = "the receiver is temporarily unavailable or overloaded; the export will be retried"
 	default:

@@ -192,8 +192,9 @@ func TestSignalURLOverride(t *testing.T) {
 		t.Fatalf("traces to their own URL: %v", err)
 	}
 	err := h.exp.Consume(t.Context(), testutil.LogsBatch(testutil.Logs(1, 3, 0)))
-	if code, _ := resilience.HTTPStatus(err); code != 404 || !resilience.IsPermanent(err) {
-		t.Errorf("logs to endpoint/nowhere/v1/logs: %v, want a permanent 404", err)
+	// A wrong path is the configuration's fault, not the data's: retryable, so it is held.
+	if code, _ := resilience.HTTPStatus(err); code != 404 || resilience.IsPermanent(err) || resilience.KindOf(err) != resilience.KindConfiguration {
+		t.Errorf("logs to endpoint/nowhere/v1/logs: %v, want a retryable configuration 404", err)
 	}
 }
 

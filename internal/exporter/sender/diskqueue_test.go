@@ -9,6 +9,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/otlp-dev/otlp/internal/exporter/sender"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	diskq "github.com/otlp-dev/otlp/internal/queue"
@@ -338,5 +341,63 @@ func TestDiskQueueMetrics(t *testing.T) {
 	_ = s.Shutdown(ctx)
 	if v := testutil.MetricValue(t, m.Registry, "otlp_queue_disk_bytes", ex...); v != 0 {
 		t.Errorf("otlp_queue_disk_bytes = %v after shutdown: the series should be gone", v)
+	}
+}
+
+// TestConfigurationErrorHeld: answers that say the destination is misconfigured (a wrong
+// credential, path or compression) rather than the data bad never drop queued data: the
+// sender is unhealthy at once, says why, and delivers everything once the destination is fixed.
+func TestConfigurationErrorHeld(t *testing.T) {
+	answers := map[string]error{
+		"grpc unauthenticated": resilience.FromGRPCStatus(status.New(codes.Unauthenticated, "missing bearer token")),
+		"grpc unimplemented":   resilience.FromGRPCStatus(status.New(codes.Unimplemented, "grpc: Decompressor is not installed for grpc-encoding \"zstd\"")),
+		"http 403":             resilience.FromHTTPResponse(403, nil, "forbidden"),
+		"http 415":             resilience.FromHTTPResponse(415, nil, "unsupported Content-Encoding"),
+	}
+	for name, answer := range answers {
+		for _, storage := range []string{"disk", "memory"} {
+			t.Run(name+" "+storage, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					fixed := time.Now().Add(10 * time.Minute)
+					next := &fakeNext{fn: func(context.Context, int, pipeline.Batch) error {
+						if time.Now().Before(fixed) {
+							return answer
+						}
+						return nil
+					}}
+					cfg := sender.Config{Queue: diskQueue(t.TempDir()), Retry: fastRetry()}
+					if storage == "memory" {
+						cfg.Queue = queue(10, sender.PolicyBlock)
+						cfg.Retry.MaxElapsedTime = time.Hour
+					}
+					s, m := newSender(t, next, cfg)
+					if err := s.Start(t.Context()); err != nil {
+						t.Fatal(err)
+					}
+					for range 3 {
+						if err := s.Consume(t.Context(), batch(5)); err != nil {
+							t.Fatal(err)
+						}
+					}
+					time.Sleep(time.Second) // fake time: a few failed attempts
+					synctest.Wait()
+					st := s.Status()
+					if s.Healthy() || st.Healthy || !strings.Contains(st.LastError, "configuration error") || !strings.Contains(st.LastError, "held") {
+						t.Errorf("while misconfigured: healthy %v, status %+v; want unhealthy at once with the cause and the fix", s.Healthy(), st)
+					}
+					time.Sleep(10 * time.Minute)
+					synctest.Wait()
+					if c := read(t, m); c.exported != 15 || c.failed != 0 {
+						t.Errorf("counts %+v, want all 15 exported once fixed, none dropped", c)
+					}
+					if !s.Healthy() {
+						t.Error("still unhealthy after deliveries succeeded")
+					}
+					if err := s.Shutdown(t.Context()); err != nil {
+						t.Fatal(err)
+					}
+				})
+			})
+		}
 	}
 }

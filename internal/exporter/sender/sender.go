@@ -419,8 +419,9 @@ func (s *Sender) QueueLen() int {
 	return s.queue.Len()
 }
 
-// Healthy is false once every attempt has failed for UnhealthyAfter. Permanent errors do not
-// count: the destination answered.
+// Healthy is false once every attempt has failed for UnhealthyAfter, and at once when the last
+// attempt failed with a configuration error (wrong endpoint, credentials or compression:
+// waiting will not fix it). Permanent errors do not count: the destination answered.
 func (s *Sender) Healthy() bool { return s.health.healthy() }
 
 // Status is the health view of a sender for /ready and the console.
@@ -443,6 +444,7 @@ type health struct {
 
 	mu           sync.Mutex
 	failingSince time.Time // guarded by mu
+	configErr    bool      // guarded by mu; the last attempt failed with a configuration error
 	lastErr      string    // guarded by mu
 	lastErrAt    time.Time // guarded by mu
 }
@@ -455,6 +457,7 @@ func (h *health) record(ctx context.Context, err error) {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.configErr = err != nil && !resilience.IsPermanent(err) && resilience.KindOf(err) == resilience.KindConfiguration
 	if err == nil || resilience.IsPermanent(err) {
 		h.failingSince = time.Time{}
 		if err == nil {
@@ -464,19 +467,26 @@ func (h *health) record(ctx context.Context, err error) {
 		h.failingSince = now
 	}
 	h.lastErr, h.lastErrAt = err.Error(), now
+	if fix := resilience.SuggestionOf(err); fix != "" {
+		h.lastErr += " (" + fix + ")"
+	}
 }
 
 func (h *health) healthy() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.failingSince.IsZero() || time.Since(h.failingSince) < h.after
+	return h.healthyLocked()
+}
+
+func (h *health) healthyLocked() bool {
+	return h.failingSince.IsZero() || !h.configErr && time.Since(h.failingSince) < h.after
 }
 
 func (h *health) status() Status {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return Status{
-		Healthy:      h.failingSince.IsZero() || time.Since(h.failingSince) < h.after,
+		Healthy:      h.healthyLocked(),
 		FailingSince: h.failingSince, LastError: h.lastErr, LastErrorTime: h.lastErrAt,
 	}
 }
