@@ -131,6 +131,11 @@ func FromHTTPResponse(code int, header http.Header, body string) error {
 		http.StatusUnsupportedMediaType:
 		retryable, configuration = true, true
 	}
+	// Go's TLS servers answer a plaintext request with this 400: the scheme is wrong, not the data.
+	plainToTLS := code == http.StatusBadRequest && strings.Contains(body, "HTTP request to an HTTPS server")
+	if plainToTLS {
+		retryable, configuration = true, true
+	}
 	kind := KindTransport
 	if code >= 400 && code < 500 && code != http.StatusTooManyRequests {
 		kind = KindDataProcessing
@@ -147,6 +152,8 @@ func FromHTTPResponse(code int, header http.Header, body string) error {
 		err.Suggestion = "check the exporter's credentials (headers, bearer token, client certificate); the data is held and retried"
 	case code == http.StatusNotFound || code == http.StatusMethodNotAllowed:
 		err.Suggestion = "check the endpoint URL and path (/v1/traces, /v1/metrics, /v1/logs); the data is held and retried"
+	case plainToTLS:
+		err.Suggestion = "plaintext to an endpoint that expects TLS: write the endpoint as https://host:port; the data is held and retried"
 	case code == http.StatusUnsupportedMediaType:
 		err.Suggestion = "the endpoint does not accept this content type or encoding; check the exporter's encoding and compression; the data is held and retried"
 	case retryable:

@@ -198,32 +198,49 @@ func assertSame(t *testing.T, sink *testutil.Sink, td ptrace.Traces, md pmetric.
 	}
 }
 
+// TestTLSFailures: each TLS mistake fails retryably (the data is kept) and is explained by its
+// cause and fix, read from the real wire error.
 func TestTLSFailures(t *testing.T) {
 	ca := testutil.NewCA(t)
 	other := testutil.NewCA(t)
 	sink := testutil.NewSink(t, testutil.WithTLS(ca.ServerTLS(t, true)))
+	plain := testutil.NewSink(t)
 	tests := []struct {
-		name string
-		tls  clientconf.TLS
+		name     string
+		endpoint string
+		tls      clientconf.TLS
+		cause    string
 	}{
-		{"unknown CA", clientconf.TLS{CAFile: other.CertFile}},
-		{"no client certificate", clientconf.TLS{CAFile: ca.CertFile}},
-		{"plain text to a TLS server", clientconf.TLS{Insecure: true}},
+		{"unknown CA", sink.GRPCAddr, clientconf.TLS{CAFile: other.CertFile}, "certificate is not trusted"},
+		{"no client certificate", sink.GRPCAddr, clientconf.TLS{CAFile: ca.CertFile}, "client certificate|closed the connection"},
+		{"plain text to a TLS server", sink.GRPCAddr, clientconf.TLS{Insecure: true}, "plaintext to an endpoint that expects TLS"},
+		{"TLS to a plain text server", plain.GRPCAddr, clientconf.TLS{}, "TLS to an endpoint that speaks plaintext"},
+		{"nothing listening", testutil.FreeAddr(t), clientconf.TLS{Insecure: true}, "connection refused"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := baseConfig(sink.GRPCAddr)
+			cfg := baseConfig(tt.endpoint)
 			cfg.TLS = tt.tls
 			cfg.Queue.Enabled, cfg.Retry.Enabled = false, false
 			cfg.Timeout = 5 * time.Second
 			h := start(t, cfg)
 			err := h.exp.Consume(t.Context(), testutil.TracesBatch(testutil.Traces(1, 1, 0)))
 			if err == nil || resilience.IsPermanent(err) {
-				t.Errorf("Consume: %v, want a retryable failure", err)
+				t.Fatalf("Consume: %v, want a retryable failure", err)
+			}
+			// With TLS 1.3 the server's refusal of a missing client certificate may arrive as an
+			// alert or as a reset, depending on timing: either is explained.
+			cause, fix := sender.Explain(err)
+			matched := false
+			for _, want := range strings.Split(tt.cause, "|") {
+				matched = matched || strings.Contains(cause, want)
+			}
+			if !matched || fix == "" {
+				t.Errorf("explained as %q (fix %q), want %q; error: %v", cause, fix, tt.cause, err)
 			}
 		})
 	}
-	if n := sink.Items(pipeline.SignalTraces); n != 0 {
+	if n := sink.Items(pipeline.SignalTraces) + plain.Items(pipeline.SignalTraces); n != 0 {
 		t.Errorf("%d spans got through", n)
 	}
 }

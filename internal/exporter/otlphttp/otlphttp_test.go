@@ -16,6 +16,7 @@ import (
 
 	"github.com/otlp-dev/otlp/internal/exporter/clientconf"
 	"github.com/otlp-dev/otlp/internal/exporter/otlphttp"
+	"github.com/otlp-dev/otlp/internal/exporter/sender"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/internal/selftel"
 	"github.com/otlp-dev/otlp/internal/testutil"
@@ -341,6 +342,32 @@ func TestConfigValidate(t *testing.T) {
 			}
 			if err == nil || !strings.HasPrefix(err.Error(), tt.want+":") {
 				t.Errorf("Validate: %v, want a %q error", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestTLSMismatch: https:// to a plaintext server and http:// to a TLS server are explained by
+// their cause, and neither drops the data (both are retryable).
+func TestTLSMismatch(t *testing.T) {
+	plain := testutil.NewSink(t)
+	ca := testutil.NewCA(t)
+	secure := testutil.NewSink(t, testutil.WithTLS(ca.ServerTLS(t, false)))
+	tests := []struct{ name, endpoint, cause string }{
+		{"https to plaintext", strings.Replace(plain.HTTPURL, "http://", "https://", 1), "TLS to an endpoint that speaks plaintext"},
+		{"http to TLS", strings.Replace(secure.HTTPURL, "https://", "http://", 1), "plaintext to an endpoint that expects TLS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := baseConfig(tt.endpoint)
+			cfg.Queue.Enabled, cfg.Retry.Enabled = false, false
+			h := start(t, cfg)
+			err := h.exp.Consume(t.Context(), testutil.TracesBatch(testutil.Traces(1, 1, 0)))
+			if err == nil || resilience.IsPermanent(err) {
+				t.Fatalf("Consume: %v, want a retryable failure (the data is kept)", err)
+			}
+			if cause, fix := sender.Explain(err); !strings.Contains(cause, tt.cause) || fix == "" {
+				t.Errorf("explained as %q (fix %q), want %q; error: %v", cause, fix, tt.cause, err)
 			}
 		})
 	}

@@ -87,6 +87,7 @@ type Sender struct {
 	retry   *resilience.Retry // nil when retries are disabled
 	timeout *resilience.Timeout
 	health  health
+	diag    diagnosis
 
 	mu      sync.Mutex
 	started bool   // guarded by mu
@@ -116,6 +117,7 @@ func New(next Consumer, cfg Config, set Settings) (*Sender, error) {
 	s := &Sender{next: next, cfg: cfg, set: set, log: set.Logger,
 		timeout: resilience.NewTimeout(cfg.Timeout, resilience.WithName(set.Name))}
 	s.health.after = set.UnhealthyAfter
+	s.diag.log = set.Logger
 	if cfg.Queue.Enabled {
 		s.queue = set.Queue
 		switch {
@@ -306,7 +308,8 @@ func (s *Sender) work() {
 		if err != nil && s.keeper != nil && s.retry != nil && !resilience.IsPermanent(err) {
 			// A durable queue keeps it: back to the head of the queue, tried again after a pause.
 			it.Done(false)
-			s.log.Warn("export failed: batch returned to the queue", "signal", it.Batch.Signal.String(),
+			// The cause is logged at WARN by the diagnosis, once and not per batch.
+			s.log.Debug("export failed: batch returned to the queue", "signal", it.Batch.Signal.String(),
 				"items", it.Batch.Items, "error", err)
 			if !s.pause(err) {
 				return
@@ -359,6 +362,9 @@ func (s *Sender) attempts(waitCtx, callCtx context.Context, b pipeline.Batch) er
 			err = nil
 		}
 		s.health.record(callCtx, err)
+		if err == nil || callCtx.Err() == nil {
+			s.diag.observe(err, s.QueueLen)
+		}
 		return err
 	}
 	var err error
