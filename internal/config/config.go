@@ -271,6 +271,9 @@ func ParseProfile(profile Profile, data []byte, getenv Getenv) (*Config, error) 
 	}
 	applyResilienceDefaults(c, raw.OTLP.Resilience, md)
 	for _, k := range md.Undecoded() {
+		if len(k) > 0 && k[0] == "sdk" {
+			continue // the Go SDK's section: one file can serve a service and its collector; the SDK checks it
+		}
 		errs = append(errs, fmt.Sprintf("%s: unknown key", k))
 	}
 	if len(errs) > 0 {

@@ -256,3 +256,17 @@ func TestStrictWhereMistakesAreSilent(t *testing.T) {
 		t.Fatalf("set: %v", err)
 	}
 }
+
+func TestSDKSectionAccepted(t *testing.T) {
+	// A file shared by a service (the Go SDK reads [otlp] and [sdk]) and its collector.
+	c, err := Parse([]byte("[otlp]\nservice_name = \"checkout\"\n[sdk]\nsampling_ratio = 0.5\n[sdk.batch]\nmax_size = 512\n"), noEnv)
+	if err != nil {
+		t.Fatalf("a file with [sdk]: %v", err)
+	}
+	if c.OTLP.ServiceName != "checkout" {
+		t.Errorf("service_name %q", c.OTLP.ServiceName)
+	}
+	if _, err := Parse([]byte("[sdkx]\na = 1\n"), noEnv); err == nil || !strings.Contains(err.Error(), "sdkx: unknown key") {
+		t.Errorf("an unknown section: %v, want unknown key", err)
+	}
+}
