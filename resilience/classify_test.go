@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -268,7 +269,10 @@ func FuzzFromHTTPResponse(f *testing.F) {
 		if d, ok := resilience.RetryAfter(err); ok && d < 0 {
 			t.Fatalf("RetryAfter %v for %q", d, retryAfter)
 		}
-		retryable := code == 429 || code == 502 || code == 503 || code == 504
+		retryable := code == 429 || code == 502 || code == 503 || code == 504 ||
+			// configuration answers: held, not dropped
+			code == 401 || code == 403 || code == 404 || code == 405 || code == 415 ||
+			code == 400 && strings.Contains(body, "HTTP request to an HTTPS server")
 		if resilience.IsRetryable(err) != retryable {
 			t.Fatalf("IsRetryable(%d) = %v", code, !retryable)
 		}
