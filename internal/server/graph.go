@@ -45,7 +45,7 @@ type graph struct {
 
 // buildGraph creates (but does not start) the components of cfg, reusing exporters of prev
 // whose configuration did not change.
-func buildGraph(cfg *config.Config, prev *graph, log *slog.Logger, m *selftel.Metrics) (*graph, error) {
+func buildGraph(cfg *config.Config, prev *graph, log *slog.Logger, m *selftel.Metrics, goLimit *memlimit.GoLimit) (*graph, error) {
 	g := &graph{exporters: map[string]*exporterSlot{}, heads: map[string][]pipeline.Consumer{}, pipelines: map[string][]string{}}
 	for name, ecfg := range cfg.Exporters {
 		if !usedExporter(cfg, name) {
@@ -91,7 +91,7 @@ func buildGraph(cfg *config.Config, prev *graph, log *slog.Logger, m *selftel.Me
 				}
 				proc, err = batch.New(bc, batch.Settings{Name: pname, Signal: sig, Logger: log.With("processor", name, "pipeline", pname), Metrics: m}, next)
 			case pc.MemoryLimiter != nil:
-				proc, err = memlimit.New(*pc.MemoryLimiter, memlimit.Settings{Name: pname, Logger: log.With("processor", name, "pipeline", pname), Metrics: m}, next)
+				proc, err = memlimit.New(*pc.MemoryLimiter, memlimit.Settings{Name: pname, Logger: log.With("processor", name, "pipeline", pname), Metrics: m, GoLimit: goLimit}, next)
 			default:
 				err = fmt.Errorf("unknown processor type %q", pc.Type)
 			}

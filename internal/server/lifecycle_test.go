@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -279,5 +281,39 @@ retry = { base_delay = "5ms", max_delay = "10ms" }
 	}
 	if got := testutil.MetricValue(t, s.Metrics().Registry, "resilience_retries_total", "policy", "exporter/otlp/dead"); got < 2 {
 		t.Fatalf("resilience_retries_total{policy=exporter/otlp/dead} = %v, want the retries", got)
+	}
+}
+
+// TestReloadKeepsGoMemoryLimit: every pipeline's memory limiter sets the Go runtime's limit; a
+// reload that changes limit_mib leaves the new value in force (the old limiters stopping after
+// the new ones started must not restore what was there before), and shutdown restores it.
+func TestReloadKeepsGoMemoryLimit(t *testing.T) {
+	const before = int64(7 << 30)
+	prev := debug.SetMemoryLimit(before)
+	defer debug.SetMemoryLimit(prev)
+	withLimiter := func(mib int) string {
+		return strings.ReplaceAll(forwardConfig(testutil.FreeAddr(t), fmt.Sprintf("[processors.memory_limiter]\nlimit_mib = %d\n", mib)),
+			`processors = ["batch"]`, `processors = ["memory_limiter", "batch"]`)
+	}
+	s := newStartedServer(t, withLimiter(4000))
+	if got := debug.SetMemoryLimit(-1); got != 4000<<20 {
+		t.Fatalf("after start: Go memory limit %d MiB, want 4000", got>>20)
+	}
+	cfg, err := config.Parse([]byte(withLimiter(3000)), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := waitCtx(t)
+	if err := s.Reload(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 3000<<20 {
+		t.Errorf("after a reload to limit_mib = 3000: Go memory limit %d MiB, want 3000", got>>20)
+	}
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Errorf("after shutdown: Go memory limit %d MiB, want the %d MiB from before", got>>20, before>>20)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/internal/receiver"
 	"github.com/otlp-dev/otlp/internal/receiver/hostmetrics"
+	"github.com/otlp-dev/otlp/internal/processor/memlimit"
 	"github.com/otlp-dev/otlp/internal/selftel"
 	"github.com/otlp-dev/otlp/resilience"
 )
@@ -44,6 +45,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *selftel.Metrics
 	admin   *admin.Server
+	goLimit *memlimit.GoLimit // the Go runtime's memory limit, shared by every graph's limiters
 
 	manager     *resilience.Manager   // named policies of [otlp.resilience], for /metrics
 	current     atomic.Pointer[graph] // the running graph, for readers outside mu
@@ -63,8 +65,9 @@ func New(cfg *config.Config, set Settings) (*Server, error) {
 	if set.Logger == nil {
 		set.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{set: set, log: set.Logger, metrics: selftel.New(), cfg: cfg, receivers: map[string]*receiverSlot{}}
-	g, err := buildGraph(cfg, nil, s.log, s.metrics)
+	s := &Server{set: set, log: set.Logger, metrics: selftel.New(), cfg: cfg, receivers: map[string]*receiverSlot{},
+		goLimit: memlimit.NewGoLimit()}
+	g, err := buildGraph(cfg, nil, s.log, s.metrics, s.goLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +183,7 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) error {
 	if !reflect.DeepEqual(cfg.Admin, s.cfg.Admin) || cfg.OTLP.LogFormat != s.cfg.OTLP.LogFormat {
 		s.log.Warn("admin endpoint and log_format changes take effect after a restart")
 	}
-	next, err := buildGraph(cfg, s.graph, s.log, s.metrics)
+	next, err := buildGraph(cfg, s.graph, s.log, s.metrics, s.goLimit)
 	if err != nil {
 		return err
 	}

@@ -64,6 +64,60 @@ type Settings struct {
 	ReadMemory func() uint64
 	// Ticks drives the checks; nil uses a time.Ticker of CheckInterval. Tests send on it.
 	Ticks <-chan time.Time
+	// GoLimit owns the Go runtime's memory limit when set_go_memlimit is on. The process has one
+	// limit, and limiters come and go (one per pipeline, new ones at each reload): give every
+	// limiter of a process the same GoLimit. nil: the limiter uses one of its own.
+	GoLimit *GoLimit
+}
+
+// GoLimit owns the Go runtime's memory limit for the limiters that claim it: the runtime gets
+// the smallest claim, and the limit from before the first claim returns once the last claim is
+// released, in whatever order limiters start and stop (a reload starts the new ones before
+// the old ones stop).
+type GoLimit struct {
+	set func(int64) int64 // debug.SetMemoryLimit
+
+	mu     sync.Mutex
+	claims map[*Limiter]int64 // guarded by mu
+	orig   int64              // guarded by mu; the limit before the first claim
+}
+
+// NewGoLimit returns an owner of the runtime's memory limit.
+func NewGoLimit() *GoLimit { return &GoLimit{set: debug.SetMemoryLimit} }
+
+func (g *GoLimit) claim(l *Limiter, limit int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.claims) == 0 {
+		g.orig = g.set(-1) // a negative value reads the limit without changing it
+		g.claims = map[*Limiter]int64{}
+	}
+	g.claims[l] = limit
+	g.applyLocked()
+}
+
+func (g *GoLimit) release(l *Limiter) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.claims[l]; !ok {
+		return
+	}
+	delete(g.claims, l)
+	g.applyLocked()
+}
+
+func (g *GoLimit) applyLocked() {
+	if len(g.claims) == 0 {
+		g.set(g.orig)
+		return
+	}
+	lowest := int64(-1)
+	for _, v := range g.claims {
+		if lowest < 0 || v < lowest {
+			lowest = v
+		}
+	}
+	g.set(lowest)
 }
 
 // Limiter is a pipeline stage in front of the batcher.
@@ -77,10 +131,9 @@ type Limiter struct {
 	inUse   atomic.Uint64
 	refused atomic.Uint64
 
-	mu        sync.Mutex
-	cancel    context.CancelFunc // guarded by mu
-	done      chan struct{}      // guarded by mu
-	prevLimit int64              // guarded by mu; the runtime limit to restore at Shutdown
+	mu     sync.Mutex
+	cancel context.CancelFunc // guarded by mu
+	done   chan struct{}      // guarded by mu
 }
 
 // New returns a limiter in front of next.
@@ -93,6 +146,9 @@ func New(cfg Config, set Settings, next pipeline.Consumer) (*Limiter, error) {
 	}
 	if set.ReadMemory == nil {
 		set.ReadMemory = goMemory
+	}
+	if set.GoLimit == nil {
+		set.GoLimit = NewGoLimit()
 	}
 	spike := cfg.SpikeLimitMiB
 	if spike == 0 {
@@ -120,7 +176,7 @@ func (l *Limiter) Start(context.Context) error {
 		return nil
 	}
 	if l.cfg.SetGoMemLimit {
-		l.prevLimit = debug.SetMemoryLimit(int64(l.hard))
+		l.set.GoLimit.claim(l, int64(l.hard))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel, l.done = cancel, make(chan struct{})
@@ -189,9 +245,7 @@ func (l *Limiter) Shutdown(context.Context) error {
 		l.cancel()
 		<-l.done
 		l.cancel = nil
-		if l.cfg.SetGoMemLimit {
-			debug.SetMemoryLimit(l.prevLimit)
-		}
+		l.set.GoLimit.release(l)
 	}
 	return nil
 }
