@@ -156,12 +156,17 @@ func TestProcessTelemetrygenReloadAndDrain(t *testing.T) {
 	waitLog(t, p, "configuration rejected")
 	gen(500)
 
-	// A valid file again, then SIGHUP: both reload.
-	writeConfig(t, path, grpcAddr, httpAddr, adminAddr, sink.GRPCAddr)
+	// A valid file that changes the upstream: the reload must take effect, so what is sent
+	// next reaches the second upstream only.
+	second := testutil.NewSink(t)
+	writeConfig(t, path, grpcAddr, httpAddr, adminAddr, second.GRPCAddr)
+	waitLog(t, p, "configuration reloaded")
+	gen(500)
+	// SIGHUP re-reads the file too.
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	gen(500)
+	waitLog(t, p, "configuration unchanged")
 
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -175,8 +180,8 @@ func TestProcessTelemetrygenReloadAndDrain(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no exit 30s after SIGTERM")
 	}
-	if got := sink.Items(pipeline.SignalTraces); got != 3000 {
-		t.Fatalf("upstream got %d spans, want 3000", got)
+	if got, got2 := sink.Items(pipeline.SignalTraces), second.Items(pipeline.SignalTraces); got != 2000 || got2 != 1000 {
+		t.Fatalf("first upstream got %d spans (want 2000, before the reload), second %d (want 1000, after)", got, got2)
 	}
 	if strings.Contains(p.log(), "panic") {
 		t.Fatal("panic in log")
