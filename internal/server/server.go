@@ -16,9 +16,9 @@ import (
 	"github.com/otlp-dev/otlp/internal/admin"
 	"github.com/otlp-dev/otlp/internal/config"
 	"github.com/otlp-dev/otlp/internal/pipeline"
+	"github.com/otlp-dev/otlp/internal/processor/memlimit"
 	"github.com/otlp-dev/otlp/internal/receiver"
 	"github.com/otlp-dev/otlp/internal/receiver/hostmetrics"
-	"github.com/otlp-dev/otlp/internal/processor/memlimit"
 	"github.com/otlp-dev/otlp/internal/selftel"
 	"github.com/otlp-dev/otlp/resilience"
 )
