@@ -12,7 +12,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/otlp-dev/otlp/internal/config"
+	"github.com/otlp-dev/otlp/internal/otlpfile"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/internal/tomlx"
 	"github.com/otlp-dev/otlp/resilience"
@@ -22,7 +22,7 @@ import (
 // an [sdk] section of its own. The server's other sections are ignored, so one file can serve
 // both.
 type fileShape struct {
-	OTLP       config.OTLP    `toml:"otlp"`
+	OTLP       otlpfile.OTLP  `toml:"otlp"`
 	SDK        sdkSection     `toml:"sdk"`
 	Admin      toml.Primitive `toml:"admin"`
 	Receivers  toml.Primitive `toml:"receivers"`
@@ -72,7 +72,7 @@ func loadFile(path string, getenv tomlx.Getenv, c *Config) error {
 	if err != nil {
 		return fmt.Errorf("otlp: config %s: %w", path, err)
 	}
-	f := fileShape{OTLP: config.OTLP{Resilience: resilience.NewDefaultConfig()}} // validated over its defaults
+	f := fileShape{OTLP: otlpfile.OTLP{Resilience: resilience.NewDefaultConfig()}} // validated over its defaults
 	md, err := toml.Decode(exp.Text, &f)
 	if err != nil {
 		return fmt.Errorf("otlp: config %s: %w", path, err)
@@ -191,12 +191,12 @@ type reloader struct {
 	mu      sync.Mutex
 	subs    map[int]func(ReloadEvent) // guarded by mu
 	next    int                       // guarded by mu
-	watcher *config.Watcher           // guarded by mu
+	watcher *otlpfile.Watcher         // guarded by mu
 	done    chan struct{}
 }
 
 func (r *reloader) watch(c *Client, path string) error {
-	w, err := config.NewWatcher(path, c.log)
+	w, err := otlpfile.NewWatcher(path, c.log)
 	if err != nil {
 		return fmt.Errorf("otlp: watch %s: %w", path, err)
 	}

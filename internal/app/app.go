@@ -18,6 +18,7 @@ import (
 	"github.com/oklog/run"
 
 	"github.com/otlp-dev/otlp/internal/config"
+	"github.com/otlp-dev/otlp/internal/otlpfile"
 	"github.com/otlp-dev/otlp/internal/server"
 )
 
@@ -127,7 +128,7 @@ func (p Program) Run(args []string, stdout, stderr io.Writer) error {
 	})
 	// The configuration file is watched: a change reloads it.
 	if *cfgPath != "" {
-		w, err := config.NewWatcher(*cfgPath, log)
+		w, err := otlpfile.NewWatcher(*cfgPath, log)
 		if err != nil {
 			log.Warn("configuration file not watched; reload with SIGHUP", "error", err)
 		} else {

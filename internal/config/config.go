@@ -23,6 +23,7 @@ import (
 	"github.com/otlp-dev/otlp/internal/exporter/nop"
 	"github.com/otlp-dev/otlp/internal/exporter/otlpgrpc"
 	"github.com/otlp-dev/otlp/internal/exporter/otlphttp"
+	"github.com/otlp-dev/otlp/internal/otlpfile"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/internal/processor/batch"
 	"github.com/otlp-dev/otlp/internal/processor/memlimit"
@@ -45,41 +46,11 @@ type Config struct {
 	Pipelines  map[string]Pipeline
 }
 
-// OTLP is the [otlp] section: process-wide settings and the default upstream.
-type OTLP struct {
-	Environment string    `toml:"environment"`
-	ServiceName string    `toml:"service_name"`
-	LogLevel    string    `toml:"log_level"`  // debug, info, warn, error
-	LogFormat   string    `toml:"log_format"` // text, json
-	Transport   Transport `toml:"transport"`
-	// Resilience is the seed's [otlp.resilience] section: the default retry, circuit breaker and
-	// timeout policies, and named policies (see docs/resilience.md).
-	Resilience resilience.Config `toml:"resilience"`
-	// ShutdownTimeout bounds the drain on SIGTERM.
-	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
-	// GCPercent is the Go garbage collector's target (GOGC), unless the GOGC environment
-	// variable is set. The live heap is mostly recycled, pointer-free batch buffers, so a
-	// lower target than Go's 100 costs little CPU and keeps the resident set smaller.
-	GCPercent int `toml:"gc_percent"`
-	// ListenHost replaces the host of every listen address left at its default (the OTLP
-	// receivers' and the admin port's), which is localhost: "0.0.0.0" or "::" receives on
-	// all interfaces, as containers need.
-	ListenHost string `toml:"listen_host"`
-}
+// OTLP is the [otlp] section, shared with the Go SDK (see otlpfile).
+type OTLP = otlpfile.OTLP
 
-// Transport is [otlp.transport]: the upstream that default pipelines forward to.
-type Transport struct {
-	Protocol      string            `toml:"protocol"` // grpc or http
-	Endpoints     []string          `toml:"endpoints"`
-	Timeout       time.Duration     `toml:"timeout"`
-	RetryAttempts int               `toml:"retry_attempts"`
-	Compression   string            `toml:"compression"`
-	Insecure      bool              `toml:"insecure"`
-	Headers       map[string]string `toml:"headers" secret:"true"`
-	// QueueDir, when set, gives the upstream exporter a durable disk queue in this directory
-	// (the agent's default: "otlp-agent-queue").
-	QueueDir string `toml:"queue_dir"`
-}
+// Transport is [otlp.transport].
+type Transport = otlpfile.Transport
 
 // Pipeline is one [pipelines.<signal>[/name]] section.
 type Pipeline struct {
@@ -427,7 +398,7 @@ func (c *Config) fillDefaults(profile Profile) {
 	if len(c.OTLP.Transport.Endpoints) > 0 {
 		exporter = UpstreamExporter
 		if _, ok := c.Exporters[exporter]; !ok {
-			c.Exporters[exporter] = c.OTLP.Transport.exporter()
+			c.Exporters[exporter] = transportExporter(c.OTLP.Transport)
 		}
 	} else if _, ok := c.Exporters["debug"]; !ok {
 		cfg := debug.NewDefaultConfig()
@@ -474,7 +445,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, prefix+err.Error())
 		}
 	}
-	add("otlp.", c.OTLP.validate())
+	add("otlp.", validateOTLP(c.OTLP))
 	add("admin.", c.Admin.Validate())
 	for _, name := range sortedKeys(c.Receivers) {
 		add("receivers."+name+".", c.Receivers[name].validate())
@@ -535,7 +506,7 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func (o OTLP) validate() error {
+func validateOTLP(o OTLP) error {
 	if _, err := ParseLevel(o.LogLevel); err != nil {
 		return fmt.Errorf("log_level: %w", err)
 	}

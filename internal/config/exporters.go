@@ -12,25 +12,25 @@ import (
 	"github.com/otlp-dev/otlp/resilience"
 )
 
-// exporter builds the default pipelines' upstream exporter from [otlp.transport].
-func (t Transport) exporter() Exporter {
+// transportExporter builds the default pipelines' upstream exporter from [otlp.transport].
+func transportExporter(t Transport) Exporter {
 	eps := slices.Clone(t.Endpoints) // normalised below; the user's list stays as written
 	if t.Protocol == "http" {
 		cfg := otlphttp.NewDefaultConfig()
-		t.apply(eps, &cfg.Endpoint, &cfg.Endpoints, &cfg.Queue, &cfg.Timeout, &cfg.TLS.Insecure, &cfg.Compression, &cfg.Retry)
+		applyTransport(t, eps, &cfg.Endpoint, &cfg.Endpoints, &cfg.Queue, &cfg.Timeout, &cfg.TLS.Insecure, &cfg.Compression, &cfg.Retry)
 		cfg.Headers = t.Headers
 		return Exporter{Type: "otlphttp", OTLPHTTP: &cfg}
 	}
 	// gRPC endpoints are host:port (TLS unless insecure), http://host:port (plaintext) or
 	// https://host:port (TLS): the exporter reads the scheme.
 	cfg := otlpgrpc.NewDefaultConfig()
-	t.apply(eps, &cfg.Endpoint, &cfg.Endpoints, &cfg.Queue, &cfg.Timeout, &cfg.TLS.Insecure, &cfg.Compression, &cfg.Retry)
+	applyTransport(t, eps, &cfg.Endpoint, &cfg.Endpoints, &cfg.Queue, &cfg.Timeout, &cfg.TLS.Insecure, &cfg.Compression, &cfg.Retry)
 	cfg.Headers = t.Headers
 	return Exporter{Type: "otlp", OTLP: &cfg}
 }
 
-// apply sets the fields both network exporters share from the transport section.
-func (t Transport) apply(eps []string, endpoint *string, endpoints *[]string, q *sender.QueueConfig,
+// applyTransport sets the fields both network exporters share from the transport section.
+func applyTransport(t Transport, eps []string, endpoint *string, endpoints *[]string, q *sender.QueueConfig,
 	timeout *time.Duration, insecure *bool, compression *string, retry *sender.RetryConfig) {
 	if len(eps) == 1 {
 		*endpoint = eps[0]

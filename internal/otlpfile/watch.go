@@ -1,4 +1,4 @@
-package config
+package otlpfile
 
 import (
 	"log/slog"
