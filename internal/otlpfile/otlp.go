@@ -16,7 +16,7 @@ type OTLP struct {
 	LogLevel    string    `toml:"log_level"`  // debug, info, warn, error
 	LogFormat   string    `toml:"log_format"` // text, json
 	Transport   Transport `toml:"transport"`
-	// Resilience is the seed's [otlp.resilience] section: the default retry, circuit breaker and
+	// Resilience is the [otlp.resilience] section: the default retry, circuit breaker and
 	// timeout policies, and named policies (see docs/resilience.md).
 	Resilience resilience.Config `toml:"resilience"`
 	// ShutdownTimeout bounds the drain on SIGTERM.
