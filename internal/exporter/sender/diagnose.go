@@ -1,10 +1,10 @@
 package sender
 
 import (
-	"errors"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/otlp-dev/otlp/resilience"
@@ -17,7 +17,8 @@ const remindEvery = 5 * time.Minute
 // cause and the fix when the cause first appears or changes, a reminder every remindEvery
 // while it lasts, and one INFO line when deliveries succeed again. Never one line per attempt.
 type diagnosis struct {
-	log *slog.Logger
+	log     *slog.Logger
+	failing atomic.Bool // a cause is current: lets a success skip the lock on the hot path
 
 	mu       sync.Mutex
 	cause    string               // guarded by mu; "" while attempts succeed
@@ -28,6 +29,9 @@ type diagnosis struct {
 
 // observe records an attempt's outcome. queued is what the queue holds, for the log line.
 func (d *diagnosis) observe(err error, queued func() int) {
+	if err == nil && !d.failing.Load() {
+		return
+	}
 	if err != nil && resilience.IsPermanent(err) {
 		return // the destination answered: the data was rejected, and that is logged where it is dropped
 	}
@@ -39,6 +43,7 @@ func (d *diagnosis) observe(err error, queued func() int) {
 			d.log.Info("export recovered", "failing_for", now.Sub(d.since).Round(time.Second).String(),
 				"failed_attempts", d.failures)
 			d.cause, d.failures, d.logged = "", 0, nil
+			d.failing.Store(false)
 		}
 		return
 	}
@@ -48,6 +53,7 @@ func (d *diagnosis) observe(err error, queued func() int) {
 	}
 	d.failures++
 	d.cause = cause
+	d.failing.Store(true)
 	// A cause is logged when it appears and again every remindEvery while it lasts; two causes
 	// that alternate (a refused connection, then an open breaker) log each at that rate.
 	if last, ok := d.logged[cause]; ok && now.Sub(last) < remindEvery {
@@ -62,50 +68,49 @@ func (d *diagnosis) observe(err error, queued func() int) {
 		"queued_items", queued(), "data", "kept and retried")
 }
 
-// Explain names the cause of a retryable export failure and what fixes it. The wire errors
-// of gRPC, net/http and crypto/tls are matched by their text: they are not typed.
+// wireCauses maps the text of wire errors to their cause and fix, first match wins: the errors
+// of gRPC, net/http and crypto/tls are not typed, so their text is all there is to read.
+var wireCauses = [...]struct {
+	texts      []string
+	cause, fix string
+}{
+	{[]string{"first record does not look like a TLS handshake", "server gave HTTP response to HTTPS client"},
+		"TLS to an endpoint that speaks plaintext",
+		"write the endpoint as http://host:port (or set tls.insecure = true), or enable TLS on the receiver"},
+	{[]string{"tls: certificate required", "tls: bad certificate"},
+		"the server requires a client certificate",
+		"set tls.cert_file and tls.key_file to a certificate the server's CA signed"},
+	{[]string{"error reading server preface", "connection closed before server preface", "malformed HTTP response \"\\x15", "HTTP request to an HTTPS server"},
+		"plaintext to an endpoint that expects TLS, or not an OTLP endpoint",
+		"write the endpoint as https://host:port (drop tls.insecure), and check the port"},
+	{[]string{"x509:", "tls: failed to verify certificate"},
+		"the server's certificate is not trusted",
+		"set tls.ca_file to the CA that signed it, or tls.server_name to the name it is issued for"},
+	{[]string{"connection reset by peer", "broken pipe"},
+		"the endpoint closed the connection",
+		"check the TLS settings (the server may require a client certificate) and that the endpoint is an OTLP receiver"},
+	{[]string{"tls: "},
+		"the TLS handshake failed", "check the TLS settings of both sides (client certificate, versions)"},
+	{[]string{"connection refused"},
+		"connection refused", "nothing listens at the endpoint: check the host and port, and that the collector runs"},
+	{[]string{"no such host"},
+		"the endpoint's host does not resolve", "check the host name of the endpoint"},
+	{[]string{"i/o timeout", "context deadline exceeded", "DeadlineExceeded"},
+		"the endpoint does not answer in time", "check the network path to the endpoint, or raise the exporter's timeout"},
+}
+
+// Explain names the cause of a retryable export failure and what fixes it.
 func Explain(err error) (cause, fix string) {
 	msg := err.Error()
-	has := func(s ...string) bool {
-		for _, x := range s {
-			if strings.Contains(msg, x) {
-				return true
+	for _, c := range wireCauses {
+		for _, text := range c.texts {
+			if strings.Contains(msg, text) {
+				return c.cause, c.fix
 			}
 		}
-		return false
 	}
-	switch {
-	case has("first record does not look like a TLS handshake", "server gave HTTP response to HTTPS client"):
-		return "TLS to an endpoint that speaks plaintext",
-			"write the endpoint as http://host:port (or set tls.insecure = true), or enable TLS on the receiver"
-	case has("tls: certificate required", "tls: bad certificate"):
-		return "the server requires a client certificate",
-			"set tls.cert_file and tls.key_file to a certificate the server's CA signed"
-	case has("error reading server preface", "connection closed before server preface", "malformed HTTP response \"\\x15",
-		"HTTP request to an HTTPS server"):
-		return "plaintext to an endpoint that expects TLS, or not an OTLP endpoint",
-			"write the endpoint as https://host:port (drop tls.insecure), and check the port"
-	case has("x509:", "tls: failed to verify certificate"):
-		return "the server's certificate is not trusted",
-			"set tls.ca_file to the CA that signed it, or tls.server_name to the name it is issued for"
-	case has("connection reset by peer", "broken pipe"):
-		return "the endpoint closed the connection",
-			"check the TLS settings (the server may require a client certificate) and that the endpoint is an OTLP receiver"
-	case has("tls: "):
-		return "the TLS handshake failed",
-			"check the TLS settings of both sides (client certificate, versions)"
-	case has("connection refused"):
-		return "connection refused",
-			"nothing listens at the endpoint: check the host and port, and that the collector runs"
-	case has("no such host"):
-		return "the endpoint's host does not resolve", "check the host name of the endpoint"
-	case has("i/o timeout", "context deadline exceeded", "DeadlineExceeded"):
-		return "the endpoint does not answer in time",
-			"check the network path to the endpoint, or raise the exporter's timeout"
-	}
-	var re *resilience.Error
-	if errors.As(err, &re) && re.Kind == resilience.KindConfiguration {
-		return "the destination rejects the exporter's configuration", re.Suggestion
+	if resilience.KindOf(err) == resilience.KindConfiguration {
+		return "the destination rejects the exporter's configuration", resilience.SuggestionOf(err)
 	}
 	if fix := resilience.SuggestionOf(err); fix != "" {
 		return "the destination is unavailable", fix

@@ -72,13 +72,7 @@ func TestDiskQueueConfigValidate(t *testing.T) {
 // max_elapsed_time until the destination takes it.
 func TestDiskQueueOutlivesRetryDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		up := time.Now().Add(10 * time.Minute)
-		next := &fakeNext{fn: func(context.Context, int, pipeline.Batch) error {
-			if time.Now().Before(up) {
-				return errUnavailable
-			}
-			return nil
-		}}
+		next := failUntil(time.Now().Add(10*time.Minute), errUnavailable)
 		cfg := sender.Config{Queue: diskQueue(t.TempDir()), Retry: fastRetry()}
 		cfg.Retry.MaxElapsedTime, cfg.Retry.MaxAttempts = time.Second, 3
 		s, m := newSender(t, next, cfg)
@@ -344,6 +338,16 @@ func TestDiskQueueMetrics(t *testing.T) {
 	}
 }
 
+// failUntil is a destination that answers err until t (on the test's clock), then accepts.
+func failUntil(t time.Time, err error) *fakeNext {
+	return &fakeNext{fn: func(context.Context, int, pipeline.Batch) error {
+		if time.Now().Before(t) {
+			return err
+		}
+		return nil
+	}}
+}
+
 // TestConfigurationErrorHeld: answers that say the destination is misconfigured (a wrong
 // credential, path or compression) rather than the data bad never drop queued data: the
 // sender is unhealthy at once, says why, and delivers everything once the destination is fixed.
@@ -358,13 +362,7 @@ func TestConfigurationErrorHeld(t *testing.T) {
 		for _, storage := range []string{"disk", "memory"} {
 			t.Run(name+" "+storage, func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
-					fixed := time.Now().Add(10 * time.Minute)
-					next := &fakeNext{fn: func(context.Context, int, pipeline.Batch) error {
-						if time.Now().Before(fixed) {
-							return answer
-						}
-						return nil
-					}}
+					next := failUntil(time.Now().Add(10*time.Minute), answer)
 					cfg := sender.Config{Queue: diskQueue(t.TempDir()), Retry: fastRetry()}
 					if storage == "memory" {
 						cfg.Queue = queue(10, sender.PolicyBlock)
