@@ -74,7 +74,7 @@ func New(cfg Config, set Settings) (*Exporter, error) {
 	if err != nil {
 		return nil, err
 	}
-	plainOpts, _ := dialOptions(cfg, true)
+	plainOpts, _ := dialOptions(cfg, true) // loads no TLS files: cannot fail
 	plaintext := cfg.plaintext()
 	optsFor := func(addr string) []grpc.DialOption {
 		if pt, ok := plaintext[addr]; ok && pt || !ok && cfg.TLS.Insecure {
@@ -179,12 +179,13 @@ func (e *Exporter) Start(ctx context.Context) error {
 
 // tlsState is "on", "off", or "mixed" when endpoints differ.
 func (e *Exporter) tlsState() string {
-	on, off := false, false
-	for _, pt := range e.cfg.plaintext() {
-		on, off = on || !pt, off || pt
-	}
-	if len(e.cfg.plaintext()) == 0 {
-		on, off = !e.cfg.TLS.Insecure, e.cfg.TLS.Insecure
+	// Addresses found by the balancer's DNS or file source follow tls.insecure.
+	on, off := !e.cfg.TLS.Insecure, e.cfg.TLS.Insecure
+	if pts := e.cfg.plaintext(); len(pts) > 0 {
+		on, off = false, false
+		for _, pt := range pts {
+			on, off = on || !pt, off || pt
+		}
 	}
 	switch {
 	case on && off:
