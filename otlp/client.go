@@ -221,12 +221,24 @@ func (c *Client) Config() Config {
 	return c.cfg.clone()
 }
 
+// bounded limits ctx to the shutdown timeout: Shutdown and ForceFlush return in bounded time
+// even when given context.Background() and no collector answers.
+func (c *Client) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	c.mu.Lock()
+	d := c.cfg.ShutdownTimeout
+	c.mu.Unlock()
+	return context.WithTimeoutCause(ctx, d, fmt.Errorf("shutdown_timeout %s passed", d))
+}
+
 // ForceFlush hands everything buffered to the sending queue and waits until the queue is
-// empty (delivered, or dropped and counted) or ctx ends.
+// empty (delivered, or dropped and counted), ctx ends or the shutdown timeout passes. What
+// is not delivered by then stays queued.
 func (c *Client) ForceFlush(ctx context.Context) error {
 	if c.tp == nil {
 		return nil
 	}
+	ctx, cancel := c.bounded(ctx)
+	defer cancel()
 	err := errors.Join(c.tp.ForceFlush(ctx), c.lp.ForceFlush(ctx), c.mp.ForceFlush(ctx))
 	if err != nil {
 		return err
@@ -243,7 +255,7 @@ func (c *Client) ForceFlush(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("otlp: flush: %d items not delivered yet: %w", target-settled(st), ctx.Err())
+			return fmt.Errorf("otlp: flush: %d items not delivered yet, still queued (%v): %w", target-settled(st), context.Cause(ctx), ctx.Err())
 		case <-tick.C:
 		}
 	}
@@ -261,9 +273,10 @@ func settled(st Stats) int64 {
 	return n
 }
 
-// Shutdown flushes the providers into the queue, then drains the queue until ctx ends. What
-// is left is kept in the disk buffer (delivered after the next start) or, without one,
-// counted as dropped with reason "shutdown". Idempotent.
+// Shutdown flushes the providers into the queue, then drains the queue until ctx ends or the
+// shutdown timeout (default 10s) passes. What is left is kept in the disk buffer (delivered
+// after the next start) or, without one, counted as dropped with reason "shutdown".
+// Idempotent.
 func (c *Client) Shutdown(ctx context.Context) error {
 	c.mu.Lock()
 	if c.shutdown {
@@ -277,6 +290,8 @@ func (c *Client) Shutdown(ctx context.Context) error {
 	if c.tp == nil {
 		return nil
 	}
+	ctx, cancel := c.bounded(ctx)
+	defer cancel()
 	err := errors.Join(c.tp.Shutdown(ctx), c.lp.Shutdown(ctx), c.mp.Shutdown(ctx))
 	c.mu.Lock()
 	dests := c.dests
@@ -285,6 +300,9 @@ func (c *Client) Shutdown(ctx context.Context) error {
 		err = errors.Join(err, d.Shutdown(ctx))
 	}
 	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
+			return fmt.Errorf("otlp: shutdown (%v): %w", cause, err)
+		}
 		return fmt.Errorf("otlp: shutdown: %w", err)
 	}
 	return nil

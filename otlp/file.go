@@ -103,6 +103,7 @@ func applyFile(c *Config, f fileShape, md toml.MetaData) {
 	set(&c.ServiceName, o.ServiceName)
 	set(&c.Environment, o.Environment)
 	set(&c.LogLevel, o.LogLevel)
+	set(&c.ShutdownTimeout, o.ShutdownTimeout)
 	t := o.Transport
 	switch t.Protocol {
 	case "http", ProtocolHTTP:

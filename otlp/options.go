@@ -61,6 +61,9 @@ type Config struct {
 
 	// MetricInterval is how often metrics are collected and exported.
 	MetricInterval time.Duration
+	// ShutdownTimeout bounds Shutdown and ForceFlush, whatever context they are given: with no
+	// collector reachable they return after this long (or at the context's deadline, if sooner).
+	ShutdownTimeout time.Duration
 	// LogLevel is the level of the client's own log (debug, info, warn, error).
 	LogLevel string
 }
@@ -163,8 +166,9 @@ func DefaultConfig() Config {
 		Retry:          RetryConfig{InitialInterval: time.Second, MaxInterval: 30 * time.Second, MaxElapsed: 5 * time.Minute},
 		CircuitBreaker: BreakerConfig{FailureThreshold: 5, RecoveryTimeout: 10 * time.Second},
 		SamplingRatio:  1, ParentBased: true,
-		MetricInterval: 30 * time.Second,
-		LogLevel:       "warn",
+		MetricInterval:  30 * time.Second,
+		ShutdownTimeout: 10 * time.Second,
+		LogLevel:        "warn",
 	}
 }
 
@@ -191,6 +195,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("batch.block_timeout: must be >= 0, got %s", c.Batch.BlockTimeout)
 	case c.MetricInterval <= 0:
 		return fmt.Errorf("metric interval: must be > 0, got %s", c.MetricInterval)
+	case c.ShutdownTimeout <= 0:
+		return fmt.Errorf("shutdown_timeout: must be > 0, got %s", c.ShutdownTimeout)
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
@@ -342,6 +348,12 @@ func WithFullPolicy(policy string, blockTimeout time.Duration) Option {
 // WithMetricInterval sets how often metrics are exported.
 func WithMetricInterval(d time.Duration) Option {
 	return edit(func(c *Config) { c.MetricInterval = d })
+}
+
+// WithShutdownTimeout bounds Shutdown and ForceFlush (default 10s): they return after d at
+// the latest, even when given context.Background() and no collector answers.
+func WithShutdownTimeout(d time.Duration) Option {
+	return edit(func(c *Config) { c.ShutdownTimeout = d })
 }
 
 // WithConfig replaces the whole configuration built so far.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 
-	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
@@ -64,35 +63,12 @@ func (c *Client) Stats() Stats {
 	if c.tp == nil {
 		return st
 	}
-	families, _ := c.m.Registry.Gather()
-	per := map[pipeline.Signal]*SignalStats{pipeline.SignalTraces: &st.Traces, pipeline.SignalMetrics: &st.Metrics, pipeline.SignalLogs: &st.Logs}
-	for _, s := range per {
-		s.Dropped = map[string]int64{}
+	tot := c.m.Totals()
+	for sig, s := range map[pipeline.Signal]*SignalStats{pipeline.SignalTraces: &st.Traces, pipeline.SignalMetrics: &st.Metrics, pipeline.SignalLogs: &st.Logs} {
+		s.Exported = tot.Exported[sig]
+		s.Dropped = tot.Dropped[sig]
 	}
-	for _, f := range families {
-		name := f.GetName()
-		switch {
-		case name == "otlp_export_retries_total":
-			st.Retries += sum(f, "")
-		case name == "otlp_queue_kept_items":
-			st.Kept += sum(f, "")
-		case name == "otlp_queue_size":
-			st.Queued += sum(f, "")
-		}
-		for sig, s := range per {
-			item := sig.ItemName()
-			switch name {
-			case "otlp_exported_" + item + "_total":
-				s.Exported = sum(f, "")
-			case "otlp_dropped_" + item + "_total":
-				for _, m := range f.GetMetric() {
-					if v := value(m); v > 0 {
-						s.Dropped[label(m, "reason")] += v
-					}
-				}
-			}
-		}
-	}
+	st.Retries, st.Kept = tot.Retries, tot.Kept
 	st.Traces.Accepted = c.spans.accepted.Load()
 	st.Logs.Accepted = c.logs.accepted.Load()
 	st.Metrics.Accepted = c.points.n.Load()
@@ -101,6 +77,9 @@ func (c *Client) Stats() Stats {
 	dests := c.dests
 	c.mu.Unlock()
 	for _, d := range dests {
+		if q, ok := d.(queueLener); ok {
+			st.Queued += int64(q.QueueLen())
+		}
 		if l, ok := d.(endpointLister); ok {
 			for _, ep := range l.Endpoints() {
 				st.Endpoints = append(st.Endpoints, EndpointStats{Address: ep.Address, Healthy: ep.Healthy,
@@ -111,32 +90,8 @@ func (c *Client) Stats() Stats {
 	return st
 }
 
-func sum(f *dto.MetricFamily, _ string) int64 {
-	var n int64
-	for _, m := range f.GetMetric() {
-		n += value(m)
-	}
-	return n
-}
-
-func value(m *dto.Metric) int64 {
-	switch {
-	case m.Counter != nil:
-		return int64(m.Counter.GetValue())
-	case m.Gauge != nil:
-		return int64(m.Gauge.GetValue())
-	}
-	return 0
-}
-
-func label(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
-}
+// queueLener is implemented by every destination's sender.
+type queueLener interface{ QueueLen() int }
 
 // registerSelfMetrics reports the client's own counters as OpenTelemetry metrics, exported
 // with the application's: otlp.sdk.items.{accepted,exported,dropped}{signal[,reason]},

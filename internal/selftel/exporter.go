@@ -149,6 +149,7 @@ func (m *Metrics) Retry(exporter string) {
 		return
 	}
 	m.retries.WithLabelValues(exporter).Inc()
+	m.totals.retries.Add(1)
 }
 
 // Kept sets the items exporter's durable queue kept on disk at its last shutdown, to be
@@ -158,6 +159,7 @@ func (m *Metrics) Kept(exporter string, items int) {
 		return
 	}
 	m.kept.WithLabelValues(exporter).Set(float64(items))
+	m.totals.setKept(exporter, items)
 }
 
 // registerExporterMetrics adds the exporter metrics: retries and kept items, updated on the

@@ -45,11 +45,13 @@ type Metrics struct {
 	retries   *prometheus.CounterVec
 	kept      *prometheus.GaugeVec
 	exporters *exporterCollector
+
+	totals *totals
 }
 
 // New builds and registers the metrics in a fresh registry.
 func New() *Metrics {
-	m := &Metrics{Registry: prometheus.NewRegistry()}
+	m := &Metrics{Registry: prometheus.NewRegistry(), totals: newTotals()}
 	m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "otlp_requests_total", Help: "OTLP export requests received, by transport, signal and result code.",
@@ -141,6 +143,7 @@ func (m *Metrics) Exported(sig pipeline.Signal, exporter string, n int) {
 		return
 	}
 	m.exported[sig].WithLabelValues(exporter).Add(float64(n))
+	m.totals.exported[sig].Add(int64(n))
 }
 
 // Dropped counts n items lost for reason.
@@ -149,6 +152,7 @@ func (m *Metrics) Dropped(sig pipeline.Signal, reason string, n int) {
 		return
 	}
 	m.dropped[sig].WithLabelValues(reason).Add(float64(n))
+	m.totals.drop(sig, reason, n)
 }
 
 // Refused counts n items turned away with a retryable error for reason.

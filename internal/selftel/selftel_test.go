@@ -61,3 +61,34 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	m.Dropped(pipeline.SignalLogs, ReasonInvalid, 1)
 	m.QueueSize("x", 1, 1)
 }
+
+// TestTotalsMatchTheSeries: the typed counters the SDK reads agree with the exposed series.
+func TestTotalsMatchTheSeries(t *testing.T) {
+	m := New()
+	m.Exported(pipeline.SignalTraces, "a", 5)
+	m.Exported(pipeline.SignalTraces, "b", 2)
+	m.Dropped(pipeline.SignalLogs, ReasonShutdown, 3)
+	m.Dropped(pipeline.SignalLogs, "custom", 1)
+	m.Retry("a")
+	m.Retry("b")
+	m.Kept("a", 4)
+	m.Kept("a", 6) // a gauge: the last value counts
+	m.Kept("b", 1)
+	got := m.Totals()
+	if got.Exported[pipeline.SignalTraces] != 7 || got.Exported[pipeline.SignalLogs] != 0 {
+		t.Errorf("exported %v", got.Exported)
+	}
+	if d := got.Dropped[pipeline.SignalLogs]; len(d) != 2 || d[ReasonShutdown] != 3 || d["custom"] != 1 {
+		t.Errorf("dropped logs %v", d)
+	}
+	if len(got.Dropped[pipeline.SignalTraces]) != 0 {
+		t.Errorf("dropped traces %v, want none", got.Dropped[pipeline.SignalTraces])
+	}
+	if got.Retries != 2 || got.Kept != 7 {
+		t.Errorf("retries %d kept %d", got.Retries, got.Kept)
+	}
+	var nilM *Metrics
+	if z := nilM.Totals(); z.Retries != 0 || z.Dropped[0] == nil {
+		t.Errorf("nil metrics: %+v", z)
+	}
+}

@@ -248,6 +248,9 @@ func (e *Exporter) Consume(ctx context.Context, b pipeline.Batch) error {
 // Healthy is false once every attempt has failed for a while.
 func (e *Exporter) Healthy() bool { return e.sender.Healthy() }
 
+// QueueLen returns the items queued, being sent included.
+func (e *Exporter) QueueLen() int { return e.sender.QueueLen() }
+
 // Status is the sender's health view.
 func (e *Exporter) Status() sender.Status { return e.sender.Status() }
 
