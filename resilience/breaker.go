@@ -177,7 +177,7 @@ func (b *Breaker) allowLocked(now time.Time) (p Permit, wait time.Duration, ok b
 		if left := b.openUntil.Load() - b.since(now); left > 0 {
 			return Permit{}, time.Duration(left), false
 		}
-		b.transitionLocked(StateHalfOpen, now, "recovery timeout elapsed")
+		b.transitionLocked(StateHalfOpen, now, "recovery timeout elapsed", nil)
 	}
 	for i := range b.trials {
 		if !b.trials[i].busy {
@@ -191,7 +191,7 @@ func (b *Breaker) allowLocked(now time.Time) (p Permit, wait time.Duration, ok b
 		for i := range b.trials {
 			left := tt - now.Sub(b.trials[i].start)
 			if left <= 0 {
-				b.transitionLocked(StateOpen, now, "trial call exceeded trial_timeout")
+				b.transitionLocked(StateOpen, now, "trial call exceeded trial_timeout", nil)
 				return Permit{}, b.cfg.RecoveryTimeout, false
 			}
 			soonest = min(soonest, left)
@@ -231,19 +231,21 @@ func (p Permit) Done(err error) {
 		slow = now.Sub(p.start) >= b.cfg.SlowCallDuration
 	}
 	if p.slot >= 0 {
-		b.trialDone(p, ignored, failed || slow)
+		b.trialDone(p, ignored, failed || slow, err)
 		return
 	}
 	if !ignored {
-		b.recordClosed(p.w, failed, slow, now)
+		b.recordClosed(p.w, failed, slow, now, err)
 	}
 }
 
-func (b *Breaker) recordClosed(w *breakerWindow, failed, slow bool, now time.Time) {
+// recordClosed counts an outcome in the closed state; err is the call's error, carried by
+// the state change it may cause so that the log says what tripped the breaker.
+func (b *Breaker) recordClosed(w *breakerWindow, failed, slow bool, now time.Time, err error) {
 	if failed {
 		n := w.consecutive.Add(1)
 		if th := b.cfg.FailureThreshold; th > 0 && n >= int64(th) {
-			b.trip(w, "consecutive failures reached failure_threshold")
+			b.trip(w, "consecutive failures reached failure_threshold", err)
 			return
 		}
 	} else if w.consecutive.Load() != 0 {
@@ -267,34 +269,34 @@ func (b *Breaker) recordClosed(w *breakerWindow, failed, slow bool, now time.Tim
 	calls := float64(c.calls)
 	switch {
 	case b.cfg.FailureRate > 0 && float64(c.failures)/calls >= b.cfg.FailureRate:
-		b.trip(w, "failure rate reached failure_rate")
+		b.trip(w, "failure rate reached failure_rate", err)
 	case b.cfg.SlowCallRate > 0 && float64(c.slow)/calls >= b.cfg.SlowCallRate:
-		b.trip(w, "slow call rate reached slow_call_rate")
+		b.trip(w, "slow call rate reached slow_call_rate", err)
 	}
 }
 
 // trip opens the breaker if w is still the window of the closed state.
-func (b *Breaker) trip(w *breakerWindow, reason string) {
+func (b *Breaker) trip(w *breakerWindow, reason string, err error) {
 	b.mu.Lock()
 	if State(b.state.Load()) == StateClosed && b.win.Load() == w {
-		b.transitionLocked(StateOpen, b.clock.Now(), reason)
+		b.transitionLocked(StateOpen, b.clock.Now(), reason, err)
 	}
 	b.mu.Unlock()
 	b.deliver()
 }
 
-func (b *Breaker) trialDone(p Permit, ignored, failed bool) {
+func (b *Breaker) trialDone(p Permit, ignored, failed bool, err error) {
 	b.mu.Lock()
 	if p.gen == b.gen && State(b.state.Load()) == StateHalfOpen {
 		b.trials[p.slot] = trialSlot{}
 		switch {
 		case ignored:
 		case failed:
-			b.transitionLocked(StateOpen, b.clock.Now(), "trial call failed")
+			b.transitionLocked(StateOpen, b.clock.Now(), "trial call failed", err)
 		default:
 			b.trialSuccesses++
 			if b.trialSuccesses >= b.cfg.SuccessThreshold {
-				b.transitionLocked(StateClosed, b.clock.Now(), "trial calls succeeded")
+				b.transitionLocked(StateClosed, b.clock.Now(), "trial calls succeeded", nil)
 			}
 		}
 	}
@@ -302,7 +304,7 @@ func (b *Breaker) trialDone(p Permit, ignored, failed bool) {
 	b.deliver()
 }
 
-func (b *Breaker) transitionLocked(to State, now time.Time, reason string) {
+func (b *Breaker) transitionLocked(to State, now time.Time, reason string, cause error) {
 	from := State(b.state.Load())
 	b.gen++
 	clear(b.trials)
@@ -317,7 +319,7 @@ func (b *Breaker) transitionLocked(to State, now time.Time, reason string) {
 	b.state.Store(uint32(to))
 	b.transitions[to].Add(1)
 	b.pending = append(b.pending, Event{Kind: EventStateChange, Name: b.name, Time: now,
-		From: from, To: to, Reason: reason})
+		From: from, To: to, Reason: reason, Err: cause})
 	b.hasPending.Store(true)
 }
 
@@ -387,7 +389,7 @@ func (b *Breaker) State() State {
 // Reset closes the breaker and forgets its window.
 func (b *Breaker) Reset() {
 	b.mu.Lock()
-	b.transitionLocked(StateClosed, b.clock.Now(), "reset")
+	b.transitionLocked(StateClosed, b.clock.Now(), "reset", nil)
 	b.mu.Unlock()
 	b.deliver()
 }

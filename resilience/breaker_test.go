@@ -473,3 +473,32 @@ func TestBreakerPanickingCallCountsAsFailure(t *testing.T) {
 	}()
 	wantState(t, b, resilience.StateOpen) // the trial failed; its slot is not held
 }
+
+// A state change to open carries the error of the call that tripped it (consecutive failures,
+// then a failed trial), so that a log of the change can say why.
+func TestBreakerOpenCarriesTheCause(t *testing.T) {
+	var mu sync.Mutex
+	var opens []error
+	obs := resilience.ObserverFunc(func(e resilience.Event) {
+		if e.Kind == resilience.EventStateChange {
+			mu.Lock()
+			defer mu.Unlock()
+			if e.To == resilience.StateOpen {
+				opens = append(opens, e.Err)
+			} else if e.Err != nil {
+				t.Errorf("%v->%v carries %v, want no error", e.From, e.To, e.Err)
+			}
+		}
+	})
+	b, clk := newBreaker(t, consecutiveConfig(2), resilience.WithObserver(obs))
+	call(b, errors.New("first"))
+	call(b, errBoom)
+	clk.Advance(10 * time.Second)
+	trial := errors.New("trial refused")
+	call(b, trial)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(opens) != 2 || !errors.Is(opens[0], errBoom) || !errors.Is(opens[1], trial) {
+		t.Fatalf("open transitions carry %v, want [%v %v]", opens, errBoom, trial)
+	}
+}

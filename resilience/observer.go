@@ -56,7 +56,9 @@ type Event struct {
 	Reason string
 	// Degraded is the new mode of an EventDegradation.
 	Degraded bool
-	Err      error
+	// Err is the error of the event: of the failed attempt (EventRetry), of the rejection
+	// (EventRejected), or of the call that tripped a breaker open (EventStateChange to open).
+	Err error
 }
 
 // Observer receives events. It is called synchronously, never under a policy's lock, so it

@@ -146,8 +146,11 @@ func (b *Balancer) observeBreaker(ev resilience.Event) {
 	if ev.To == resilience.StateOpen {
 		lvl = slog.LevelWarn
 	}
-	b.log.Log(context.Background(), lvl, "lb endpoint circuit breaker", "endpoint", ev.Name,
-		"from", ev.From, "to", ev.To, "reason", ev.Reason)
+	attrs := []any{"endpoint", ev.Name, "from", ev.From, "to", ev.To, "reason", ev.Reason}
+	if ev.Err != nil {
+		attrs = append(attrs, "error", ev.Err) // what tripped it
+	}
+	b.log.Log(context.Background(), lvl, "lb endpoint circuit breaker", attrs...)
 }
 
 // Endpoints returns a snapshot of every endpoint, sorted by address.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -547,4 +549,47 @@ func TestConcurrentDo(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The breaker's WARN line names the error that opened it, not only the rule.
+func TestBreakerLogNamesTheCause(t *testing.T) {
+	var buf syncBuffer
+	cfg := NewDefaultConfig()
+	cfg.Endpoints = []EndpointSpec{{Address: "10.0.0.1:4317"}}
+	cfg.Health.MaxFails = 0
+	cfg.CircuitBreaker = resilience.NewDefaultBreakerConfig()
+	cfg.CircuitBreaker.FailureThreshold = 2
+	cfg.CircuitBreaker.FailureRate = 0
+	b, err := New(cfg, Settings{Clock: resiliencetest.NewFakeClock(t0), Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown(context.Background())
+	f := newFakeCollectors()
+	f.set("10.0.0.1:4317", errors.New("tls: first record does not look like a TLS handshake"))
+	for range 2 {
+		_ = b.Do(context.Background(), nil, f.call)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "to=open") ||
+		!strings.Contains(out, `error="tls: first record does not look like a TLS handshake"`) {
+		t.Fatalf("breaker log:\n%s\nwant a WARN line to=open with the error that tripped it", out)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -109,6 +109,7 @@ type Endpoint struct {
 	ejectedUntil atomic.Int64 // unix ns; 0 when not ejected since the last success
 	ejectedAt    atomic.Int64 // unix ns; start of the last ejection
 	lastFailure  atomic.Int64 // unix ns
+	lastErr      atomic.Pointer[string]
 	streak       atomic.Int32 // ejections without a success in between
 	latency      atomic.Int64 // EWMA of call durations, ns
 	successes    atomic.Uint64
@@ -175,6 +176,8 @@ func (e *Endpoint) record(err error, now int64, d time.Duration) {
 	case err == nil || resilience.IsPermanent(err):
 		e.succeeded(now - int64(d)) // a permanent error is an answer: the endpoint is up, the data was bad
 	case resilience.IsFailure(err):
+		msg := err.Error() // only failures pay for it
+		e.lastErr.Store(&msg)
 		e.failed(now)
 	}
 }
@@ -242,6 +245,9 @@ type EndpointStatus struct {
 	Ejections    uint64
 	// Latency is a moving average of call durations.
 	Latency time.Duration
+	// LastError and LastFailure are the most recent failed call (empty and zero if none).
+	LastError   string
+	LastFailure time.Time
 }
 
 func (e *Endpoint) status(now time.Time) EndpointStatus {
@@ -261,6 +267,10 @@ func (e *Endpoint) status(now time.Time) EndpointStatus {
 	}
 	if e.breaker != nil {
 		s.Breaker = e.breaker.State()
+	}
+	if m := e.lastErr.Load(); m != nil {
+		s.LastError = *m
+		s.LastFailure = time.Unix(0, e.lastFailure.Load())
 	}
 	return s
 }

@@ -7,8 +7,21 @@ import (
 	"time"
 
 	"github.com/otlp-dev/otlp/internal/admin"
+	"github.com/otlp-dev/otlp/internal/exporter/sender"
+	"github.com/otlp-dev/otlp/internal/lb"
 	"github.com/otlp-dev/otlp/resilience"
 )
+
+// statusReporter is implemented by exporters behind a sender: the last error and since when
+// attempts have been failing.
+type statusReporter interface {
+	Status() sender.Status
+}
+
+// endpointLister is implemented by load-balanced exporters.
+type endpointLister interface {
+	Endpoints() []lb.EndpointStatus
+}
 
 // resilienceReporter is implemented by exporters whose retry and breaker policies have
 // metrics to publish.
@@ -18,37 +31,108 @@ type resilienceReporter interface {
 
 var errExporterFailing = errors.New("every export attempt has been failing")
 
+// exporterState is what the readiness checks ask of an exporter.
+type exporterState struct {
+	healthy   bool // attempts succeed (or have not been failing for long)
+	accepting bool // it takes new data: healthy, or buffering on disk with room to spare
+	problem   error
+}
+
+func stateOf(exp component) exporterState {
+	st := exporterState{healthy: true, accepting: true}
+	if r, ok := exp.(healthReporter); ok {
+		st.healthy = r.Healthy()
+	}
+	r, ok := exp.(statusReporter)
+	if !ok {
+		if !st.healthy {
+			st.accepting, st.problem = false, errExporterFailing
+		}
+		return st
+	}
+	s := r.Status()
+	cause := ""
+	if s.LastError != "" {
+		cause = ": " + s.LastError
+		if !s.FailingSince.IsZero() {
+			cause = fmt.Sprintf(" for %s: %s", time.Since(s.FailingSince).Round(time.Second), s.LastError)
+		}
+	}
+	switch {
+	case s.Refusing:
+		st.accepting = false
+		st.problem = fmt.Errorf("cannot accept: the queue is full (%d items) and refuses new data%s", s.Queued, cause)
+	case !st.healthy && s.Durable:
+		// Still taking data: it waits on disk for the upstream to come back.
+		st.problem = fmt.Errorf("accepting and buffering on disk (%d items queued), upstream unreachable%s", s.Queued, cause)
+	case !st.healthy:
+		st.accepting = false
+		st.problem = fmt.Errorf("%s%s", errExporterFailing, cause)
+	}
+	return st
+}
+
 // newHealth builds the readiness checks of a graph: each exporter (non-critical: one failing
-// exporter of several degrades) and each pipeline (critical: a pipeline whose every exporter
-// fails makes the server not ready). /ready runs them on demand, so no goroutine is needed.
+// exporter of several, or one buffering on disk while its upstream is away, degrades) and each
+// pipeline (critical: a pipeline none of whose exporters accepts data makes the server not
+// ready). /ready runs them on demand, so no goroutine is needed.
 func newHealth(g *graph) *resilience.HealthChecker {
 	h := resilience.NewHealthChecker()
-	healthy := func(name string) bool {
-		if r, ok := g.exporters[name].exp.(healthReporter); ok {
-			return r.Healthy()
-		}
-		return true
-	}
 	for _, name := range sortedNames(g.exporters) {
 		_ = h.Register("exporter/"+name, func(context.Context) error {
-			if !healthy(name) {
-				return errExporterFailing
-			}
-			return nil
+			return stateOf(g.exporters[name].exp).problem
 		}, time.Second, time.Second, 0, resilience.NonCritical())
 	}
 	for _, pname := range sortedNames(g.pipelines) {
 		exps := g.pipelines[pname]
 		_ = h.Register("pipeline/"+pname, func(context.Context) error {
 			for _, e := range exps {
-				if healthy(e) {
+				if stateOf(g.exporters[e].exp).accepting {
 					return nil
 				}
 			}
-			return fmt.Errorf("every exporter is failing: %v", exps)
+			return fmt.Errorf("no exporter accepts data: %v", exps)
 		}, time.Second, time.Second, 0)
 	}
 	return h
+}
+
+// exporterDetails adds to rep what the checks leave out: a healthy exporter's last error, and
+// one row per endpoint of each balanced exporter with its breaker state and last error. A
+// failing endpoint degrades the status but not readiness (the others take its share).
+func exporterDetails(rep *admin.Report, g *graph, now time.Time) {
+	if g == nil {
+		return
+	}
+	for _, name := range sortedNames(g.exporters) {
+		exp := g.exporters[name].exp
+		if r, ok := exp.(statusReporter); ok {
+			if st := r.Status(); st.Healthy && st.LastError != "" {
+				for i := range rep.Checks {
+					if rep.Checks[i].Name == "exporter/"+name {
+						rep.Checks[i].Detail = fmt.Sprintf("healthy; last error %s ago: %s", now.Sub(st.LastErrorTime).Round(time.Second), st.LastError)
+					}
+				}
+			}
+		}
+		l, ok := exp.(endpointLister)
+		if !ok {
+			continue
+		}
+		for _, ep := range l.Endpoints() {
+			detail := fmt.Sprintf("breaker %s, %d ok, %d failed", ep.Breaker, ep.Successes, ep.Failures)
+			if !ep.EjectedUntil.IsZero() {
+				detail += fmt.Sprintf(", ejected for %s", ep.EjectedUntil.Sub(now).Round(time.Second))
+			}
+			if ep.LastError != "" {
+				detail += fmt.Sprintf("; last error %s ago: %s", now.Sub(ep.LastFailure).Round(time.Second), ep.LastError)
+			}
+			rep.Checks = append(rep.Checks, admin.Check{Name: "exporter/" + name + "/endpoint/" + ep.Address, OK: ep.Healthy, Detail: detail})
+			if !ep.Healthy && rep.Status == resilience.StatusHealthy.String() {
+				rep.Status = resilience.StatusDegraded.String()
+			}
+		}
+	}
 }
 
 // readiness turns the checker's aggregate into the admin report.

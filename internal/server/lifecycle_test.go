@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/otlp-dev/otlp/internal/admin"
 	"github.com/otlp-dev/otlp/internal/config"
 	"github.com/otlp-dev/otlp/internal/grpcraw"
 	"github.com/otlp-dev/otlp/internal/testutil"
@@ -205,9 +207,19 @@ max_interval = "10ms"
 	if err != nil {
 		t.Fatal(err)
 	}
+	var rep admin.Report
+	err = json.NewDecoder(resp.Body).Decode(&rep)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("/ready = %d, want 503", resp.StatusCode)
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/ready = %d (%v), want 503", resp.StatusCode, err)
+	}
+	// /ready says why, for the exporter and for its endpoint.
+	details := map[string]string{}
+	for _, c := range rep.Checks {
+		details[c.Name] = c.Detail
+	}
+	if d := details["exporter/otlp"]; !strings.Contains(d, "Unavailable") || !strings.Contains(d, dead.GRPCAddr) {
+		t.Errorf("exporter/otlp detail %q, want the last error (Unavailable) naming the endpoint", d)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -236,10 +248,10 @@ func TestResilienceOnMetricsAndDegradedReady(t *testing.T) {
 	sink := testutil.NewSink(t)
 	dead := testutil.NewFlakyServer(t)
 	dead.SetDefault(testutil.Unavailable(0))
+	closed := testutil.FreeAddr(t)
 	cfg := forwardConfig(sink.GRPCAddr, `
 [exporters."otlp/dead"]
-endpoint = "`+dead.GRPCAddr+`"
-tls = { insecure = true }
+endpoints = ["http://`+dead.GRPCAddr+`", "http://`+closed+`"]
 unhealthy_after = "10ms"
 [otlp.resilience]
 retry = { base_delay = "5ms", max_delay = "10ms" }
@@ -276,8 +288,19 @@ retry = { base_delay = "5ms", max_delay = "10ms" }
 		case <-tick.C:
 		}
 	}
-	if rep := s.Ready(ctx); !rep.Ready {
+	rep := s.Ready(ctx)
+	if !rep.Ready {
 		t.Fatalf("one failing exporter of two must not make the server unready: %+v", rep)
+	}
+	// Each endpoint of the balanced exporter has its row with its own last error.
+	details := map[string]string{}
+	for _, c := range rep.Checks {
+		details[c.Name] = c.Detail
+	}
+	for addr, cause := range map[string]string{dead.GRPCAddr: "Unavailable", closed: "refused"} {
+		if d := details["exporter/otlp/dead/endpoint/"+addr]; !strings.Contains(d, "last error") || !strings.Contains(d, cause) {
+			t.Errorf("endpoint %s: detail %q, want its last error (%s); checks %v", addr, d, cause, details)
+		}
 	}
 	if got := testutil.MetricValue(t, s.Metrics().Registry, "resilience_retries_total", "policy", "exporter/otlp/dead"); got < 2 {
 		t.Fatalf("resilience_retries_total{policy=exporter/otlp/dead} = %v, want the retries", got)

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/otlp-dev/otlp/internal/admin"
 	"github.com/otlp-dev/otlp/internal/config"
@@ -270,7 +271,9 @@ func (s *Server) Ready(ctx context.Context) admin.Report {
 	if !running {
 		return admin.Report{Ready: false, Status: "unhealthy", Checks: []admin.Check{{Name: "server", Detail: "not running"}}}
 	}
-	return readiness(ctx, s.health.Load())
+	rep := readiness(ctx, s.health.Load())
+	exporterDetails(&rep, s.current.Load(), time.Now())
+	return rep
 }
 
 func sortedNames[V any](m map[string]V) []string {

@@ -93,6 +93,9 @@ type Sender struct {
 	started bool   // guarded by mu
 	untrack func() // guarded by mu; ends the disk queue's metrics
 	stopped atomic.Bool
+	// refusing is set when the queue refused a batch for want of room and cleared by the next
+	// batch it takes: /ready tells "buffering" from "cannot accept".
+	refusing atomic.Bool
 
 	runCtx context.Context
 	cancel context.CancelFunc
@@ -225,7 +228,10 @@ func (s *Sender) Consume(ctx context.Context, b pipeline.Batch) error {
 		return ErrStopped
 	}
 	if err != nil {
+		s.refusing.Store(true)
 		s.log.Debug("queue full: batch refused", "signal", b.Signal.String(), "items", b.Items, "error", err)
+	} else if s.refusing.Load() {
+		s.refusing.Store(false)
 	}
 	return err
 }
@@ -439,10 +445,22 @@ type Status struct {
 	// LastError and LastErrorTime describe the most recent failed attempt.
 	LastError     string
 	LastErrorTime time.Time
+	// Durable is true with a disk queue: while it has room, data is accepted and kept even
+	// when no attempt succeeds.
+	Durable bool
+	// Refusing is true when the queue turned the last batch away for want of room (block
+	// policy): the exporter cannot accept data.
+	Refusing bool
+	// Queued is the items in the queue, being sent included.
+	Queued int
 }
 
 // Status returns the health view.
-func (s *Sender) Status() Status { return s.health.status() }
+func (s *Sender) Status() Status {
+	st := s.health.status()
+	st.Durable, st.Refusing, st.Queued = s.keeper != nil, s.refusing.Load(), s.QueueLen()
+	return st
+}
 
 // health follows the outcome of attempts.
 type health struct {
