@@ -247,3 +247,54 @@ func TestDefaultsNeedNoFile(t *testing.T) {
 	}
 	waitLog(t, p, "signal=traces items=1")
 }
+
+// TestCheckConfigFindsWhatStartupRejects: --check-config loads what start-up loads, so a file
+// it accepts does not fail at start for a certificate, a key, a token file or an address.
+func TestCheckConfigFindsWhatStartupRejects(t *testing.T) {
+	ca := testutil.NewCA(t)
+	a, b := ca.Issue(t, "a", "localhost"), ca.Issue(t, "b", "localhost")
+	dir := t.TempDir()
+	token, empty := filepath.Join(dir, "token"), filepath.Join(dir, "empty")
+	os.WriteFile(token, []byte("s3cret\n"), 0o600)
+	os.WriteFile(empty, []byte("\n"), 0o600)
+	recv := func(extra string) string {
+		return "[admin]\nendpoint = \"127.0.0.1:18080\"\n[receivers.otlp]\n" + extra +
+			"\n[receivers.otlp.grpc]\nendpoint = \"127.0.0.1:14317\"\n[receivers.otlp.http]\nendpoint = \"127.0.0.1:14318\"\n" +
+			"[exporters.debug]\n[pipelines.traces]\nreceivers = [\"otlp\"]\nexporters = [\"debug\"]\n"
+	}
+	tlsKeys := func(cert, key string) string {
+		return fmt.Sprintf("tls = { cert_file = %q, key_file = %q }", cert, key)
+	}
+	for _, c := range []struct {
+		name, file, want string
+	}{
+		{"valid", recv(tlsKeys(a.CertFile, a.KeyFile) + fmt.Sprintf("\nauth = { bearer_token_file = %q }", token)), ""},
+		{"missing certificate", recv(tlsKeys(filepath.Join(dir, "nope.pem"), a.KeyFile)), "receivers.otlp: tls.cert_file"},
+		{"key of another certificate", recv(tlsKeys(a.CertFile, b.KeyFile)), "private key does not match public key"},
+		{"missing token file", recv(fmt.Sprintf("auth = { bearer_token_file = %q }", filepath.Join(dir, "none"))), "auth.bearer_token_file"},
+		{"empty token file", recv(fmt.Sprintf("auth = { bearer_token_file = %q }", empty)), "is empty"},
+		{"exporter CA missing", "[receivers.otlp]\n[exporters.otlp]\nendpoint = \"https://127.0.0.1:4317\"\ntls = { ca_file = \"" + filepath.Join(dir, "ca.pem") + "\" }\n" +
+			"[pipelines.traces]\nreceivers = [\"otlp\"]\nexporters = [\"otlp\"]\n", "exporters.otlp: tls.ca_file"},
+		{"listen clash", strings.Replace(recv(""), "127.0.0.1:14318", "localhost:14317", 1),
+			"receivers.otlp.grpc.endpoint and receivers.otlp.http.endpoint both listen on port 14317"},
+		{"admin on every interface clashes", strings.Replace(recv(""), "127.0.0.1:18080", "0.0.0.0:14318", 1),
+			"admin.endpoint and receivers.otlp.http.endpoint both listen on port 14318"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "otlp.toml")
+			if err := os.WriteFile(path, []byte(c.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out, errb bytes.Buffer
+			err := runMain([]string{"--check-config", path}, &out, &errb)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("valid file rejected: %v", err)
+			case c.want == "" && !strings.Contains(out.String(), "configuration is valid"):
+				t.Fatalf("output %q", out.String())
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("--check-config: %v, want an error naming %q", err, c.want)
+			}
+		})
+	}
+}

@@ -38,7 +38,7 @@ func (p Program) Run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet(p.Name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", os.Getenv(config.EnvConfigPath), "path of the TOML configuration (default: $"+config.EnvConfigPath+"; none: built-in defaults)")
-	check := fs.String("check-config", "", "validate this configuration file and exit")
+	check := fs.String("check-config", "", "validate this configuration file as start-up would (TLS and token files, listen addresses) and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -52,8 +52,12 @@ func (p Program) Run(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if *check != "" {
-		if _, err := load(*check); err != nil {
+		cfg, err := load(*check)
+		if err != nil {
 			return err
+		}
+		if err := server.Check(cfg); err != nil {
+			return fmt.Errorf("%s: %w", *check, err)
 		}
 		fmt.Fprintf(stdout, "%s: configuration is valid\n", *check)
 		return nil

@@ -121,6 +121,21 @@ func (s *Server) startReceiverLocked(ctx context.Context, name string, rc config
 			cons[sig] = sw
 		}
 	}
+	r, otlp, err := s.buildReceiver(name, rc, cons)
+	if err != nil || r == nil {
+		return err
+	}
+	slot.recv, slot.otlp = r, otlp
+	if err := slot.recv.Start(ctx); err != nil {
+		return fmt.Errorf("receivers.%s: %w", name, err)
+	}
+	s.receivers[name] = slot
+	return nil
+}
+
+// buildReceiver creates (without starting) receiver name feeding cons; nil when it has nothing
+// to feed. It loads what the receiver needs from disk (TLS files, token files).
+func (s *Server) buildReceiver(name string, rc config.Receiver, cons [4]pipeline.Consumer) (pipeline.Component, *receiver.Receiver, error) {
 	log := s.log.With("receiver", name)
 	switch {
 	case rc.OTLP != nil:
@@ -129,29 +144,23 @@ func (s *Server) startReceiverLocked(ctx context.Context, name string, rc config
 			Traces: cons[pipeline.SignalTraces], MetricsConsumer: cons[pipeline.SignalMetrics], Logs: cons[pipeline.SignalLogs],
 		})
 		if err != nil {
-			return fmt.Errorf("receivers.%s: %w", name, err)
+			return nil, nil, fmt.Errorf("receivers.%s: %w", name, err)
 		}
-		slot.recv, slot.otlp = r, r
+		return r, r, nil
 	case rc.HostMetrics != nil:
 		if cons[pipeline.SignalMetrics] == nil {
-			return nil // in no pipeline: nothing to collect for
+			return nil, nil, nil // in no pipeline: nothing to collect for
 		}
 		r, err := hostmetrics.New(*rc.HostMetrics, hostmetrics.Settings{
 			Logger: log, Metrics: s.metrics, Consumer: cons[pipeline.SignalMetrics],
 			Resource: map[string]string{"deployment.environment": s.cfg.OTLP.Environment},
 		})
 		if err != nil {
-			return fmt.Errorf("receivers.%s: %w", name, err)
+			return nil, nil, fmt.Errorf("receivers.%s: %w", name, err)
 		}
-		slot.recv = r
-	default:
-		return fmt.Errorf("receivers.%s: unknown receiver type %q", name, rc.Type)
+		return r, nil, nil
 	}
-	if err := slot.recv.Start(ctx); err != nil {
-		return fmt.Errorf("receivers.%s: %w", name, err)
-	}
-	s.receivers[name] = slot
-	return nil
+	return nil, nil, fmt.Errorf("receivers.%s: unknown receiver type %q", name, rc.Type)
 }
 
 // ReceiverAddrs returns the bound gRPC and HTTP addresses of a receiver (tests bind port 0).
