@@ -92,16 +92,36 @@ func New() *Metrics {
 			Name: "otlp_refused_" + item + "_total", Help: "Items refused with a retryable error (the sender keeps them), by reason.",
 		}, []string{"reason"})
 		m.Registry.MustRegister(m.received[sig], m.exported[sig], m.dropped[sig], m.refused[sig])
-		// Zero-valued series so dashboards and alerts see every reason before it first happens.
+		// Zero-valued series so dashboards and alerts see every reason, and a server that has
+		// received nothing yet reads 0 rather than no data.
 		for _, r := range allReasons {
 			m.dropped[sig].WithLabelValues(r)
 		}
-		for _, tr := range []string{"grpc", "http"} {
+		for _, r := range []string{ReasonMemoryLimit, ReasonQueueFull} {
+			m.refused[sig].WithLabelValues(r)
+		}
+		for tr, ok := range map[string]string{"grpc": "OK", "http": "200"} {
 			m.latency.WithLabelValues(tr, sig.String())
 			m.received[sig].WithLabelValues(tr)
+			m.requests.WithLabelValues(tr, sig.String(), ok)
+			m.errors.WithLabelValues(tr, sig.String(), "malformed")
 		}
 	}
+	for _, tr := range []string{"grpc", "http"} {
+		m.conns.WithLabelValues(tr)
+	}
 	return m
+}
+
+// ExporterSeries creates exporter's series at 0, so that dashboards show an idle exporter's
+// 0 rather than no data.
+func (m *Metrics) ExporterSeries(exporter string) {
+	if m == nil {
+		return
+	}
+	for _, sig := range pipeline.Signals {
+		m.exported[sig].WithLabelValues(exporter)
+	}
 }
 
 // Request records one handled request: code is the gRPC code name or HTTP status text.

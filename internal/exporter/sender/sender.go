@@ -158,6 +158,8 @@ func New(next Consumer, cfg Config, set Settings) (*Sender, error) {
 	if s.keeper != nil {
 		s.retryCtx, s.cancelRetry = context.WithCancel(s.runCtx)
 	}
+	set.Metrics.ExporterSeries(set.Name) // at 0 until the first export
+	s.gauge()
 	return s, nil
 }
 
