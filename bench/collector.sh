@@ -15,6 +15,9 @@
 #   BENCH_SHAPES=nop,otlp,otlp-attrs10
 #   BENCH_OURS=otlp              "otelcol" puts the Collector in both slots (checks the bench)
 #   BENCH_ROUNDS=3               rounds per shape
+#   BENCH_GOGC=100               the garbage collector target of both sides (Go's default, the
+#                                Collector's); BENCH_GOGC= (empty) runs each at its own default
+#                                (ours gc_percent = 50)
 # Extra arguments are passed to the driver (bench/cmd/collectorbench -h lists them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +71,7 @@ fi
 {
 	echo "# bench/collector.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "# commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (dirty)')"
+	echo "# GOGC=${BENCH_GOGC-100} for both sides (empty: each at its default)"
 	echo "# $(go version) · $(nproc) cores · $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 	echo "# $($OUT/otelcol-bench/otelcol-bench --version 2>/dev/null) · telemetrygen $TELEMETRYGEN_VERSION"
 	"$BIN/collectorbench" -ours "$ours" \
@@ -75,5 +79,6 @@ fi
 		-spans-attrs10 "${BENCH_SPANS_ATTRS10:-0}" \
 		-shapes "${BENCH_SHAPES:-nop,otlp,otlp-attrs10}" \
 		-rounds "${BENCH_ROUNDS:-3}" \
+		-gogc "${BENCH_GOGC-100}" \
 		-out "$RESULTS" "$@"
 } 2>&1 | tee "$RESULTS/output.txt"

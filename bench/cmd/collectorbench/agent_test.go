@@ -65,7 +65,7 @@ func TestParseFlagsAgentSuite(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.ConfigDir != "bench/agent" || o.OutDir != "bench/out/agent" || o.Spans != 300_000 ||
-		!strings.Contains(o.Otelcol, "otelcol-agentbench") || strings.Join(o.Shapes, ",") != "agent-durable,agent-interval,agent-durable-memack,agent-loss" {
+		!strings.Contains(o.Otelcol, "otelcol-agentbench") || strings.Join(o.Shapes, ",") != "agent-durable,agent-interval,agent-durable-memack,agent-loss,agent-loss-unbounded" || o.Rounds != 3 {
 		t.Fatalf("agent defaults not applied: %+v", o)
 	}
 	o, err = parseFlags([]string{"-suite", "agent", "-spans", "1000", "-configs", "x", "-shapes", "agent-loss"})
@@ -114,8 +114,16 @@ func TestReportAgent(t *testing.T) {
 		{Shape: "agent-durable", Theirs: res("agent-durable", "otelcol", 1000, time.Second, 40*mib, 400_000), Ours: res("agent-durable", "otlp-agent", 999, 400*time.Millisecond, 20*mib, 100_000)},
 		{Shape: "agent-interval", Theirs: res("agent-interval", "otelcol", 1000, time.Second, 40*mib, 0), Ours: res("agent-interval", "otlp-agent", 1000, time.Second, 10*mib, 0)},
 		{Shape: "agent-loss", Theirs: res("agent-loss", "otelcol", 200, time.Second, mib, 0), Ours: res("agent-loss", "otlp-agent", 998, time.Second, mib, 0)},
+		{Shape: "agent-loss-unbounded", Theirs: res("agent-loss-unbounded", "otelcol", 1000, time.Second, mib, 0), Ours: res("agent-loss-unbounded", "otlp-agent", 1000, time.Second, mib, 0)},
 	}
 	pairs[2].Theirs.Dropped = 800
+	pairs[2].Theirs.Queue = "retry 5m (default)"
+	pairs[2].Ours.Down, pairs[2].Theirs.Down = 400*time.Second, 401*time.Second
+	// Rounds: the ratios compare medians, the table lists every run, what ours lost adds up.
+	pairs[1].More = []pair{
+		{Theirs: res("agent-interval", "otelcol", 1000, 2*time.Second, 40*mib, 0), Ours: res("agent-interval", "otlp-agent", 1000, 500*time.Millisecond, 10*mib, 0)},
+		{Theirs: res("agent-interval", "otelcol", 1000, time.Second, 40*mib, 0), Ours: res("agent-interval", "otlp-agent", 999, 500*time.Millisecond, 10*mib, 0)},
+	}
 	dir := t.TempDir()
 	var b bytes.Buffer
 	if err := reportAgent(&b, dir, pairs); err != nil {
@@ -123,12 +131,15 @@ func TestReportAgent(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
 	wantTail := []string{
-		"target agent-durable: spans_per_cpu 2.50x (want >= 2.0), peak_rss 0.50x, disk_bytes_per_span 0.25x, lost 1 (want 0): NOT met",
-		"target agent-interval: spans_per_cpu 1.00x (want >= 2.0), peak_rss 0.25x, disk_bytes_per_span 0.00x, lost 0 (want 0): NOT met",
-		"target agent-loss: lost 2 (want 0) where the Collector lost 800 (want > 0; it reported 800 dropped): NOT met",
-		"ratio agent-interval spans_per_cpu=1.00 peak_rss=0.25 lost=0",
-		// agent-durable last, its own loss and the loss scenario's together.
+		"target agent-durable: spans_per_cpu 2.50x (want >= 2.0), peak_rss 0.50x, disk_bytes_per_span 0.25x, lost 1 (want 0), medians of 1 rounds: NOT met",
+		// Medians of 1000, 1000, 500 (theirs) and 1000, 2000, 1998 (ours) spans per CPU-second.
+		"target agent-interval: spans_per_cpu 2.00x (want >= 2.0), peak_rss 0.25x, disk_bytes_per_span 0.00x, lost 1 (want 0), medians of 3 rounds: NOT met",
+		"target agent-loss: lost 2 (want 0) after 400s with the sink down; the Collector (retry 5m (default)) lost 800 and reported 800 dropped: NOT met",
+		"target agent-loss-unbounded: lost 0 (want 0) after 0s with the sink down; the Collector () lost 0 and reported 0 dropped: met",
+		"ratio agent-interval spans_per_cpu=2.00 peak_rss=0.25 lost=1",
+		// agent-durable, its own loss and the loss scenarios' together, then the loss line.
 		"ratio agent-durable spans_per_cpu=2.50 peak_rss=0.50 lost=3",
+		"loss outage_s=401 collector_default_lost=800 collector_unbounded_lost=0 ours_lost=2",
 	}
 	if got := lines[len(lines)-len(wantTail):]; strings.Join(got, "\n") != strings.Join(wantTail, "\n") {
 		t.Fatalf("tail:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantTail, "\n"))
@@ -141,14 +152,15 @@ func TestReportAgent(t *testing.T) {
 		t.Fatalf("ratios.txt = %q, %v", saved, err)
 	}
 	tsv, err := os.ReadFile(filepath.Join(dir, "results.tsv"))
-	if err != nil || strings.Count(string(tsv), "\n") != 7 {
+	if err != nil || strings.Count(string(tsv), "\n") != 1+2*(1+3+1+1) {
 		t.Fatalf("results.tsv:\n%s (%v)", tsv, err)
 	}
 
-	// The loss scenario is met only when the Collector lost something and we did not.
+	// The loss verdict is about ours alone: met when we lost nothing, whatever the Collector did.
 	pairs[2].Ours.Arrived = 1000
+	pairs[2].Theirs.Arrived = 1000
 	b.Reset()
-	writeAgentVerdicts(&b, pairs[2:])
+	writeAgentVerdicts(&b, pairs[2:3])
 	if !strings.HasSuffix(b.String(), ": met\n") {
 		t.Fatalf("verdict %q", b.String())
 	}

@@ -39,6 +39,9 @@ type options struct {
 	OtlpAgent    string // our otlp-agent binary (agent suite)
 
 	// The agent suite's loss scenario.
+	// GOGC, when set, is given to both collectors' environment: the same garbage collector
+	// target on both sides (ours honours GOGC over its gc_percent).
+	GOGC      string
 	LossSpans int64         // spans sent while the sink is down
 	Outage    time.Duration // how long the sink stays down after the load ended
 	LossStall time.Duration // give up waiting for the rest after this long without progress
@@ -89,12 +92,13 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.OutDir, "out", "bench/out/collector", "directory for results and logs (agent suite default: bench/out/agent)")
 	fs.StringVar(&o.Suite, "suite", "collector", `"collector": otlp-server against the Collector; "agent": otlp-agent's disk queue against the Collector's persistent queue (defaults below change with it)`)
 	fs.StringVar(&o.OtlpAgent, "otlp-agent", "bench/out/bin/otlp-agent", "our otlp-agent binary (agent suite)")
+	fs.StringVar(&o.GOGC, "gogc", "", "GOGC for both collectors (empty: each at its own default, ours gc_percent = 50, the Collector Go's 100)")
 	fs.Int64Var(&o.LossSpans, "loss-spans", 20_000, "agent-loss: spans sent while the sink is down")
-	fs.DurationVar(&o.Outage, "outage", 25*time.Second, "agent-loss: how long the sink stays down after the load ended (longer than the Collector's 10s retry window)")
+	fs.DurationVar(&o.Outage, "outage", 25*time.Second, "agent-loss: how long the sink stays down after the load ended (longer than 5m: past the Collector's default retry window)")
 	fs.DurationVar(&o.LossStall, "loss-stall", 60*time.Second, "agent-loss: give up after this long without progress once the sink is up (our retry backoff reaches 30s ±50%)")
 	fs.StringVar(&o.Ours, "ours", "otlp", `collector in the "ours" slot: otlp, or otelcol to check the bench itself`)
 	shapes := fs.String("shapes", "nop,otlp,otlp-attrs10", "comma-separated shapes: nop, otlp, otlp-attrs10 (agent suite: agent-durable, agent-interval, agent-durable-memack, agent-loss; default all four)")
-	fs.IntVar(&o.Rounds, "rounds", 3, "runs of each shape on each collector, alternating which goes first; ratios compare medians (agent suite default: 1)")
+	fs.IntVar(&o.Rounds, "rounds", 3, "runs of each shape on each collector, alternating which goes first; ratios compare medians (the loss scenarios run once)")
 	fs.Int64Var(&o.Spans, "spans", 3_000_000, "spans telemetrygen sends per run (agent suite default: 300000)")
 	fs.Int64Var(&o.SpansAttrs10, "spans-attrs10", 0, "spans per run of otlp-attrs10 (0: a third of -spans)")
 	fs.IntVar(&o.ChildSpans, "child-spans", 1, "telemetrygen child spans per trace (a trace is 1+child-spans spans)")
@@ -122,9 +126,9 @@ func parseFlags(args []string) (options, error) {
 			"otelcol": "bench/out/otelcol-agentbench/otelcol-agentbench",
 			"configs": "bench/agent",
 			"out":     "bench/out/agent",
-			"shapes":  "agent-durable,agent-interval,agent-durable-memack,agent-loss",
+			"shapes":  "agent-durable,agent-interval,agent-durable-memack,agent-loss,agent-loss-unbounded",
 			"spans":   "300000",
-			"rounds":  "1",
+			"rounds":  "3",
 		} {
 			if !set[name] {
 				_ = fs.Set(name, v)
@@ -264,7 +268,11 @@ func runMain(ctx context.Context, args []string, stdout io.Writer) error {
 			run = rn.runLoss
 		}
 		p := pair{Shape: s.Name}
-		for i := range o.Rounds {
+		rounds := o.Rounds
+		if s.Loss {
+			rounds = 1 // a correctness scenario of fixed length, not a ratio
+		}
+		for i := range rounds {
 			var r pair
 			if i%2 == 0 {
 				r.Theirs = run(ctx, theirs, s)

@@ -23,6 +23,25 @@ const (
 	targetRSS     = 0.5
 )
 
+// results is every run of the shape, theirs then ours, round by round.
+func (p pair) results() []result {
+	var out []result
+	for _, r := range p.rounds() {
+		out = append(out, r.Theirs, r.Ours)
+	}
+	return out
+}
+
+// failed is true when a run of either side failed.
+func (p pair) failed() bool {
+	for _, r := range p.results() {
+		if r.Err != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // rounds is every round of the shape, the first one first.
 func (p pair) rounds() []pair {
 	return append([]pair{{Shape: p.Shape, Theirs: p.Theirs, Ours: p.Ours}}, p.More...)

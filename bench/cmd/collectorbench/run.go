@@ -59,6 +59,7 @@ type result struct {
 	Disk          ioBytes       // collector storage writes over the same window as CPU (Disk shapes)
 	Dropped       int64         // spans the collector reported dropped (loss scenario)
 	Settle        time.Duration // loss scenario: from the sink's start until all spans were accounted
+	Down          time.Duration // loss scenario: how long the sink was down (load and outage)
 	Err           error
 }
 
@@ -119,6 +120,9 @@ func (rn *runner) run(ctx context.Context, t target, s shape) (res result) {
 		return res
 	}
 	defer cleanup()
+	if rn.opts.GOGC != "" {
+		env = append(env, "GOGC="+rn.opts.GOGC)
+	}
 	p, err := startProc(t.Bin, []string{"--config", cfg}, env, logf)
 	if err != nil {
 		res.Err = err
