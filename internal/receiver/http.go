@@ -225,6 +225,9 @@ func writeBody(w http.ResponseWriter, json bool, status int, body []byte) {
 	_, _ = w.Write(body)
 }
 
+// preallocMax bounds what a request's Content-Length may reserve before its bytes arrive.
+const preallocMax = 64 << 10
+
 // errTooLarge reports a body over the limit, as sent or once decompressed.
 var errTooLarge = errors.New("request body too large")
 
@@ -238,7 +241,10 @@ func (r *Receiver) readBody(req *http.Request, raw, wire *[]byte) (body []byte, 
 			"request body of "+strconv.FormatInt(req.ContentLength, 10)+" bytes exceeds the limit of "+limitMiB+" MiB"), false
 	}
 	if req.ContentLength > 0 {
-		*raw = slices.Grow((*raw)[:0], int(req.ContentLength)+1) // +1: room to see EOF without growing
+		// Room for what is announced, up to preallocMax: memory follows the bytes that really
+		// arrive, so headers announcing 16 MiB followed by a trickle cost next to nothing. The
+		// pooled buffers keep their capacity, so large bodies stop regrowing once warm.
+		*raw = slices.Grow((*raw)[:0], int(min(req.ContentLength+1, preallocMax))) // +1: room to see EOF
 	}
 	var err error
 	if *raw, err = readLimited(req.Body, (*raw)[:0], r.maxBody); err != nil {
