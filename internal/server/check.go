@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/otlp-dev/otlp/internal/config"
-	"github.com/otlp-dev/otlp/internal/pipeline"
 )
 
 // Check finds what start-up would reject in cfg without starting anything: it builds every
@@ -21,31 +20,12 @@ func Check(cfg *config.Config) error {
 	if err != nil {
 		return errors.Join(err, listenClashes(cfg))
 	}
-	var errs []error
-	var built []pipeline.Component
-	for _, name := range sortedNames(cfg.Receivers) {
-		var cons [4]pipeline.Consumer
-		for _, sig := range pipeline.Signals {
-			if h := s.graph.head(name, sig); h != nil {
-				cons[sig] = h
-			}
-		}
-		r, _, err := s.buildReceiver(name, cfg.Receivers[name], cons)
-		if err != nil {
-			errs = append(errs, err)
-		} else if r != nil {
-			built = append(built, r)
-		}
-	}
-	errs = append(errs, listenClashes(cfg))
+	err = s.checkReceivers(cfg, s.graph, sortedNames(cfg.Receivers))
 	// Nothing was started: shutting down only releases what building took.
 	ctx := context.Background()
-	for _, r := range built {
-		_ = r.Shutdown(ctx)
-	}
 	_ = s.graph.shutdown(ctx, nil)
 	_ = s.Shutdown(ctx)
-	return errors.Join(errs...)
+	return err
 }
 
 // listenClashes reports listeners of cfg that would bind the same address: equal ports on the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -339,4 +340,67 @@ func TestReloadKeepsGoMemoryLimit(t *testing.T) {
 	if got := debug.SetMemoryLimit(-1); got != before {
 		t.Errorf("after shutdown: Go memory limit %d MiB, want the %d MiB from before", got>>20, before>>20)
 	}
+}
+
+// TestReloadNeverLeavesTheServerDeaf: a valid file whose receiver cannot start (a missing
+// certificate, a port another process holds) is rejected or rolled back; the running receiver
+// keeps accepting and delivering, and the server stays ready.
+func TestReloadNeverLeavesTheServerDeaf(t *testing.T) {
+	sink := testutil.NewSink(t)
+	grpcAddr, httpAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	base := strings.Replace(strings.Replace(forwardConfig(sink.GRPCAddr, ""),
+		"[receivers.otlp.grpc]\nendpoint = \"127.0.0.1:0\"", "[receivers.otlp.grpc]\nendpoint = \""+grpcAddr+"\"", 1),
+		"[receivers.otlp.http]\nendpoint = \"127.0.0.1:0\"", "[receivers.otlp.http]\nendpoint = \""+httpAddr+"\"", 1)
+	s := newStartedServer(t, base)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	}()
+	ctx := waitCtx(t)
+	client := dialRaw(t, grpcAddr)
+	sent := 0
+	sendAndCheck := func(when string) {
+		t.Helper()
+		if err := client.send(ctx, sent, 10); err != nil {
+			t.Fatalf("%s: the receiver refused: %v", when, err)
+		}
+		sent += 10
+		if err := sink.WaitSpans(ctx, sent); err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		if rep := s.Ready(ctx); !rep.Ready {
+			t.Fatalf("%s: not ready: %+v", when, rep)
+		}
+	}
+	sendAndCheck("before the reloads")
+
+	// 1. A certificate that does not exist: rejected before anything stops.
+	missing := strings.Replace(base, "[receivers.otlp.grpc]", fmt.Sprintf("[receivers.otlp.tls]\ncert_file = %q\nkey_file = %q\n[receivers.otlp.grpc]",
+		filepath.Join(t.TempDir(), "cert.pem"), filepath.Join(t.TempDir(), "key.pem")), 1)
+	cfg, err := config.Parse([]byte(missing), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(ctx, cfg); err == nil || !strings.Contains(err.Error(), "tls.cert_file") {
+		t.Fatalf("reload with a missing certificate: %v, want it rejected naming tls.cert_file", err)
+	}
+	sendAndCheck("after a reload with a missing certificate")
+
+	// 2. The new HTTP port is held by another process: the new receiver cannot bind; the old one
+	// comes back.
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	taken := strings.Replace(base, httpAddr, held.Addr().String(), 1)
+	if cfg, err = config.Parse([]byte(taken), func(string) (string, bool) { return "", false }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(ctx, cfg); err == nil || !strings.Contains(err.Error(), "previous configuration restored") {
+		t.Fatalf("reload onto a taken port: %v, want it rolled back", err)
+	}
+	client = dialRaw(t, grpcAddr) // the receiver was restarted: a fresh connection
+	sendAndCheck("after a reload onto a taken port")
 }

@@ -163,6 +163,27 @@ func (s *Server) buildReceiver(name string, rc config.Receiver, cons [4]pipeline
 	return nil, nil, fmt.Errorf("receivers.%s: unknown receiver type %q", name, rc.Type)
 }
 
+// checkReceivers builds (and discards) the receivers of cfg named in names against graph g,
+// and checks the listen addresses of cfg, so that a reload finds what would fail at start.
+func (s *Server) checkReceivers(cfg *config.Config, g *graph, names []string) error {
+	var errs []error
+	for _, name := range names {
+		var cons [4]pipeline.Consumer
+		for _, sig := range pipeline.Signals {
+			if h := g.head(name, sig); h != nil {
+				cons[sig] = h
+			}
+		}
+		r, _, err := s.buildReceiver(name, cfg.Receivers[name], cons)
+		if err != nil {
+			errs = append(errs, err)
+		} else if r != nil {
+			_ = r.Shutdown(context.Background()) // never started: releases what building took
+		}
+	}
+	return errors.Join(append(errs, listenClashes(cfg))...)
+}
+
 // ReceiverAddrs returns the bound gRPC and HTTP addresses of a receiver (tests bind port 0).
 func (s *Server) ReceiverAddrs(name string) (grpcAddr, httpAddr net.Addr) {
 	s.mu.Lock()
@@ -197,29 +218,64 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	// Receivers to start anew (changed or added): they must build (TLS, token files) and their
+	// addresses must not clash before anything running is stopped.
+	keep := map[string]bool{}
+	var fresh []string
+	for _, name := range sortedNames(cfg.Receivers) {
+		if slot, ok := s.receivers[name]; ok && reflect.DeepEqual(cfg.Receivers[name], slot.cfg) && sameSignals(slot, next, name) {
+			keep[name] = true
+		} else {
+			fresh = append(fresh, name)
+		}
+	}
+	if err := s.checkReceivers(cfg, next, fresh); err != nil {
+		_ = next.shutdown(ctx, s.graph)
+		return fmt.Errorf("reload rejected, the running configuration stays: %w", err)
+	}
 	if err := next.start(ctx, s.graph); err != nil {
 		_ = next.shutdown(ctx, s.graph)
 		return err
 	}
-	// Receivers: keep and switch, restart, add or remove.
+	// Stop the receivers that change or go, then start the new ones; if one cannot start (its
+	// port taken, say), put the old ones back, so that a reload never leaves the server deaf.
 	var errs []error
+	stopped := map[string]*receiverSlot{}
 	for name, slot := range s.receivers {
-		rc, keep := cfg.Receivers[name]
-		if keep && reflect.DeepEqual(rc, slot.cfg) && sameSignals(slot, next, name) {
-			for sig, sw := range slot.switches {
-				sw.Set(next.head(name, sig))
-			}
+		if keep[name] {
 			continue
 		}
 		errs = append(errs, slot.recv.Shutdown(ctx))
+		stopped[name] = slot
 		delete(s.receivers, name)
 	}
-	for _, name := range sortedNames(cfg.Receivers) {
-		if _, running := s.receivers[name]; running {
-			continue
-		}
+	var startErr error
+	for _, name := range fresh {
 		if err := s.startReceiverLocked(ctx, name, cfg.Receivers[name], next); err != nil {
-			errs = append(errs, err)
+			startErr = errors.Join(startErr, err)
+		}
+	}
+	if startErr != nil {
+		for _, name := range fresh {
+			if slot, ok := s.receivers[name]; ok {
+				_ = slot.recv.Shutdown(ctx)
+				delete(s.receivers, name)
+			}
+		}
+		for _, name := range sortedNames(stopped) {
+			if err := s.startReceiverLocked(ctx, name, stopped[name].cfg, s.graph); err != nil {
+				startErr = errors.Join(startErr, fmt.Errorf("restoring receiver %s: %w", name, err))
+			}
+		}
+		_ = next.shutdown(ctx, s.graph)
+		s.log.Error("reload failed: a receiver did not start; the previous receivers and pipelines were restored", "error", startErr)
+		return fmt.Errorf("reload failed, previous configuration restored: %w", startErr)
+	}
+	for name, slot := range s.receivers {
+		if keep[name] {
+			for sig, sw := range slot.switches {
+				sw.Set(next.head(name, sig))
+			}
 		}
 	}
 	old := s.graph
