@@ -62,8 +62,12 @@ type Settings struct {
 	Metrics *selftel.Metrics
 	// ReadMemory returns the bytes in use; nil reads the Go runtime's mapped, unreleased memory.
 	ReadMemory func() uint64
-	// Ticks drives the checks; nil uses a time.Ticker of CheckInterval. Tests send on it.
+	// Ticks drives the checks; nil uses a time.Ticker of CheckInterval. Tests send on it; the
+	// time sent is the check's time.
 	Ticks <-chan time.Time
+	// FreeMemory collects garbage and returns free memory to the OS while over the soft limit;
+	// nil: debug.FreeOSMemory.
+	FreeMemory func()
 	// GoLimit owns the Go runtime's memory limit when set_go_memlimit is on. The process has one
 	// limit, and limiters come and go (one per pipeline, new ones at each reload): give every
 	// limiter of a process the same GoLimit. nil: the limiter uses one of its own.
@@ -130,6 +134,8 @@ type Limiter struct {
 	over    atomic.Bool
 	inUse   atomic.Uint64
 	refused atomic.Uint64
+	// lastFree is when memory was last collected and returned; only the checks use it.
+	lastFree time.Time
 
 	mu     sync.Mutex
 	cancel context.CancelFunc // guarded by mu
@@ -146,6 +152,9 @@ func New(cfg Config, set Settings, next pipeline.Consumer) (*Limiter, error) {
 	}
 	if set.ReadMemory == nil {
 		set.ReadMemory = goMemory
+	}
+	if set.FreeMemory == nil {
+		set.FreeMemory = debug.FreeOSMemory
 	}
 	if set.GoLimit == nil {
 		set.GoLimit = NewGoLimit()
@@ -186,7 +195,7 @@ func (l *Limiter) Start(context.Context) error {
 		ticker = time.NewTicker(l.cfg.CheckInterval)
 		ticks = ticker.C
 	}
-	l.check()
+	l.check(time.Now())
 	go func(done chan struct{}) {
 		defer close(done)
 		if ticker != nil {
@@ -196,27 +205,38 @@ func (l *Limiter) Start(context.Context) error {
 			select {
 			case <-ctx.Done():
 				return
-			case <-ticks:
-				l.check()
+			case now := <-ticks:
+				l.check(now)
 			}
 		}
 	}(l.done)
 	return nil
 }
 
-// check reads memory use and updates the refusing state.
-func (l *Limiter) check() {
+// softFreeInterval spaces the collections forced while over the soft limit: without them the
+// memory the limiter reads (held from the OS) stays high long after a spike is gone, as the
+// runtime returns free pages slowly, and data is refused for minutes (the Collector's limiter
+// forces a GC every 10s while soft-limited, too).
+const softFreeInterval = 10 * time.Second
+
+// check reads memory use at now and updates the refusing state.
+func (l *Limiter) check(now time.Time) {
 	used := l.set.ReadMemory()
-	if used >= l.hard {
+	switch {
+	case used >= l.hard:
 		runtime.GC()
+		used = l.set.ReadMemory()
+	case used >= l.soft && (l.lastFree.IsZero() || now.Sub(l.lastFree) >= softFreeInterval):
+		l.set.FreeMemory()
+		l.lastFree = now
 		used = l.set.ReadMemory()
 	}
 	l.inUse.Store(used)
 	was := l.over.Load()
-	now := used >= l.soft
-	if was != now {
-		l.over.Store(now)
-		if now {
+	over := used >= l.soft
+	if was != over {
+		l.over.Store(over)
+		if over {
 			l.set.Logger.Warn("memory over the soft limit: refusing data", "used_mib", used>>20, "soft_limit_mib", l.soft>>20, "limit_mib", l.hard>>20)
 		} else {
 			l.set.Logger.Info("memory back under the soft limit: accepting data", "used_mib", used>>20, "refused_items", l.refused.Load())

@@ -75,3 +75,45 @@ func TestValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFreesMemoryWhileSoftLimited: over the soft limit the limiter collects and returns free
+// memory to the OS (at most every 10s), so that a spike that is over does not keep it refusing
+// while the runtime slowly gives pages back.
+func TestFreesMemoryWhileSoftLimited(t *testing.T) {
+	var used atomic.Uint64
+	var frees atomic.Int64
+	ticks := make(chan time.Time)
+	cfg := NewDefaultConfig()
+	cfg.LimitMiB, cfg.SpikeLimitMiB, cfg.SetGoMemLimit = 100, 20, false
+	garbage := uint64(30 << 20) // freed by the next collection
+	l, err := New(cfg, Settings{ReadMemory: used.Load, Ticks: ticks, FreeMemory: func() {
+		frees.Add(1)
+		used.Add(-garbage)
+		garbage = 0
+	}}, pipeline.ConsumerFunc(func(context.Context, pipeline.Batch) error { return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	used.Store(10 << 20)
+	if err := l.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Shutdown(context.Background())
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	used.Store(85 << 20) // over soft (80 MiB): 30 MiB of it garbage
+	ticks <- t0
+	ticks <- t0 // returns once the first check finished
+	if frees.Load() != 1 || l.Refusing() {
+		t.Fatalf("after a check over the soft limit: %d frees, refusing %v; want one free and accepting (55 MiB)", frees.Load(), l.Refusing())
+	}
+	used.Store(85 << 20) // over again, with no garbage left
+	ticks <- t0.Add(time.Second)
+	if frees.Load() != 1 || !l.Refusing() {
+		t.Fatalf("1s later: %d frees, refusing %v; want no second free within 10s, and refusing", frees.Load(), l.Refusing())
+	}
+	ticks <- t0.Add(11 * time.Second)
+	ticks <- t0.Add(11 * time.Second)
+	if frees.Load() != 2 {
+		t.Fatalf("11s later: %d frees, want 2", frees.Load())
+	}
+}
