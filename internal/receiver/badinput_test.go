@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zlib"
@@ -25,6 +26,8 @@ import (
 
 	"github.com/otlp-dev/otlp/internal/grpcraw"
 	"github.com/otlp-dev/otlp/internal/pipeline"
+	"github.com/otlp-dev/otlp/internal/testutil"
+	"github.com/otlp-dev/otlp/resilience"
 )
 
 func zlibbed(t testing.TB, b []byte) []byte {
@@ -386,5 +389,53 @@ func TestContentLengthDoesNotReserveMemory(t *testing.T) {
 	}
 	if cap(raw) > preallocMax+1 {
 		t.Fatalf("reserved %d bytes for a body of which 10 arrived", cap(raw))
+	}
+}
+
+// TestFullPipelineAnswersWithinMaxWait: a pipeline that holds every request (its queue full)
+// gets the request back after max_wait, answered 429 with Retry-After (HTTP) or
+// RESOURCE_EXHAUSTED (gRPC), even when the sender set no deadline.
+func TestFullPipelineAnswersWithinMaxWait(t *testing.T) {
+	held := pipeline.ConsumerFunc(func(ctx context.Context, b pipeline.Batch) error {
+		<-ctx.Done() // a full queue: room never comes
+		return errors.Join(resilience.Throttled(errors.New("queue full"), 2*time.Second), ctx.Err())
+	})
+	cfg := testConfig()
+	cfg.MaxWait = 100 * time.Millisecond
+	r, err := New(cfg, Settings{Traces: held, MetricsConsumer: held, Logs: held})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown(context.Background())
+	body := testutil.TracesBatch(testutil.Traces(1, 5, 0)).Body
+
+	watchdog, cancel := context.WithTimeout(context.Background(), 20*time.Second) // the sender's patience: far longer
+	defer cancel()
+	req, _ := http.NewRequestWithContext(watchdog, http.MethodPost, "http://"+r.HTTPAddr().String()+"/v1/traces", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("HTTP: no answer: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("HTTP: %d Retry-After %q, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+
+	conn, err := grpc.NewClient(r.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ereq := ptraceotlp.NewExportRequest()
+	if err := ereq.UnmarshalProto(body); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ptraceotlp.NewGRPCClient(conn).Export(watchdog, ereq)
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("gRPC: %v, want RESOURCE_EXHAUSTED", err)
 	}
 }

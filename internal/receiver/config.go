@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"time"
 )
 
 // Config is the user-facing configuration of the OTLP receiver ([receivers.otlp] in TOML).
@@ -14,6 +15,10 @@ type Config struct {
 	TLS TLSConfig `toml:"tls"`
 	// Auth optionally requires a bearer token on every request.
 	Auth AuthConfig `toml:"auth"`
+	// MaxWait bounds how long a request waits for room in a full pipeline before it is answered
+	// 429 / RESOURCE_EXHAUSTED with a retry delay (the sender keeps its data and retries); 0
+	// waits as long as the sender does.
+	MaxWait time.Duration `toml:"max_wait"`
 }
 
 // GRPCConfig configures OTLP/gRPC.
@@ -60,6 +65,7 @@ const (
 	DefaultHTTPEndpoint         = "localhost:4318"
 	DefaultMaxMessageMiB        = 16
 	DefaultMaxConcurrentStreams = 100
+	DefaultMaxWait              = 5 * time.Second
 	maxMiB                      = 2047 // sizes are ints in bytes and gRPC's limit is an int32
 )
 
@@ -75,6 +81,7 @@ func NewDefaultConfig() Config {
 			Endpoint:          DefaultHTTPEndpoint,
 			MaxRequestBodyMiB: DefaultMaxMessageMiB,
 		},
+		MaxWait: DefaultMaxWait,
 	}
 }
 
@@ -87,6 +94,9 @@ func (c Config) Validate() error {
 
 	if c.GRPC.Endpoint == "" && c.HTTP.Endpoint == "" {
 		bad("grpc.endpoint", "grpc.endpoint and http.endpoint are both empty: nothing to serve")
+	}
+	if c.MaxWait < 0 {
+		bad("max_wait", "must be >= 0, got "+c.MaxWait.String())
 	}
 	if c.GRPC.Endpoint != "" {
 		if err := checkEndpoint(c.GRPC.Endpoint); err != nil {

@@ -124,6 +124,13 @@ func (r *Receiver) export(ctx context.Context, transport string, sig pipeline.Si
 		return failure(codes.Canceled, "request canceled by the sender before it was accepted: "+err.Error())
 	}
 	cons := r.consumers[sig]
+	if r.cfg.MaxWait > 0 {
+		// A full pipeline holds the request at most this long, then it is answered with a
+		// retry delay instead of hanging until the sender gives up.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.cfg.MaxWait)
+		defer cancel()
+	}
 	err = cons.Consume(ctx, pipeline.Batch{Signal: sig, Body: body, Items: items})
 	if err == nil {
 		r.metrics.Received(sig, transport, items)
