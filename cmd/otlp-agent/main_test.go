@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,23 +37,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type logBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestAgentDefaultsForwardThroughDiskQueue runs the agent with no file, only the environment a
 // deployment sets: spans from the official SDK reach the collector (a test OTLP receiver), host
 // metrics flow too, the disk queue lives in the working directory, and /metrics reports it.
@@ -67,7 +49,7 @@ func TestAgentDefaultsForwardThroughDiskQueue(t *testing.T) {
 	cmd.Env = append(os.Environ(), "OTLP_CONFIG_PATH=",
 		"OTLP_COLLECTOR_ENDPOINT=http://"+sink.GRPCAddr,
 		"OTLP_GRPC_ENDPOINT="+grpcAddr, "OTLP_HTTP_ENDPOINT="+httpAddr, "OTLP_ADMIN_ENDPOINT="+adminAddr)
-	var logs logBuf
+	var logs testutil.LogBuffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -186,7 +168,7 @@ exporters = ["otlp"]
 	}
 	cmd := exec.Command(binary, "--config", path)
 	cmd.Dir = work
-	var logs logBuf
+	var logs testutil.LogBuffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

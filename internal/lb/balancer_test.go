@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otlp-dev/otlp/internal/testutil"
 	"github.com/otlp-dev/otlp/resilience"
 	"github.com/otlp-dev/otlp/resilience/resiliencetest"
 )
@@ -553,7 +554,7 @@ func TestConcurrentDo(t *testing.T) {
 
 // The breaker's WARN line names the error that opened it, not only the rule.
 func TestBreakerLogNamesTheCause(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.LogBuffer
 	cfg := NewDefaultConfig()
 	cfg.Endpoints = []EndpointSpec{{Address: "10.0.0.1:4317"}}
 	cfg.Health.MaxFails = 0
@@ -575,21 +576,4 @@ func TestBreakerLogNamesTheCause(t *testing.T) {
 		!strings.Contains(out, `error="tls: first record does not look like a TLS handshake"`) {
 		t.Fatalf("breaker log:\n%s\nwant a WARN line to=open with the error that tripped it", out)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,33 +27,15 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const secret = "Bearer s3cret-t0ken"
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type harness struct {
 	exp     *otlpgrpc.Exporter
 	metrics *selftel.Metrics
-	logs    *syncBuffer
+	logs    *testutil.LogBuffer
 }
 
 func start(t *testing.T, cfg otlpgrpc.Config) harness {
 	t.Helper()
-	h := harness{metrics: selftel.New(), logs: &syncBuffer{}}
+	h := harness{metrics: selftel.New(), logs: &testutil.LogBuffer{}}
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	exp, err := otlpgrpc.New(cfg, otlpgrpc.Settings{Name: "otlp/test", Logger: log, Metrics: h.metrics})
 	if err != nil {

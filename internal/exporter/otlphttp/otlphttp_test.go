@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,32 +26,15 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const secret = "Bearer s3cret-t0ken"
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type harness struct {
 	exp     *otlphttp.Exporter
 	metrics *selftel.Metrics
-	logs    *syncBuffer
+	logs    *testutil.LogBuffer
 }
 
 func start(t *testing.T, cfg otlphttp.Config) harness {
 	t.Helper()
-	h := harness{metrics: selftel.New(), logs: &syncBuffer{}}
+	h := harness{metrics: selftel.New(), logs: &testutil.LogBuffer{}}
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	exp, err := otlphttp.New(cfg, otlphttp.Settings{Name: "otlphttp/test", Logger: log, Metrics: h.metrics})
 	if err != nil {
