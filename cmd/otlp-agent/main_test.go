@@ -157,7 +157,7 @@ endpoint = %q
 endpoint = "http://%s"
 unhealthy_after = "100ms"
 retry = { initial_interval = "20ms", max_interval = "50ms" }
-sending_queue = { storage = "disk", block_timeout = "20ms", disk = { dir = %q, max_disk_mib = 0, max_disk_bytes = 262144, segment_mib = 0, segment_bytes = 65536 } }
+sending_queue = { storage = "disk", block_timeout = "20ms", disk = { dir = %q, max_disk_bytes = 262144, segment_bytes = 65536 } }
 [pipelines.traces]
 receivers = ["otlp"]
 exporters = ["otlp"]

@@ -107,6 +107,12 @@ func TestEnvOverrides(t *testing.T) {
 	if _, err := Parse(nil, envOf(map[string]string{"OTLP_TRANSPORT_TIMEOUT": "soon"})); err == nil || !strings.Contains(err.Error(), "OTLP_TRANSPORT_TIMEOUT (otlp.transport.timeout)") {
 		t.Fatalf("bad env value: %v", err)
 	}
+	// Set but naming no endpoint: an error, not the debug exporter.
+	for _, name := range []string{"OTLP_TRANSPORT_ENDPOINTS", "OTLP_COLLECTOR_ENDPOINT"} {
+		if _, err := Parse(nil, envOf(map[string]string{name: ",,,"})); err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "names no endpoint") {
+			t.Errorf("%s=\",,,\": %v, want an error naming the variable", name, err)
+		}
+	}
 }
 
 func TestErrorsNameTheKey(t *testing.T) {

@@ -17,14 +17,8 @@ var envKeys = []struct {
 	{"OTLP_LOG_LEVEL", "otlp.log_level", func(c *Config, v string) error { c.OTLP.LogLevel = v; return nil }},
 	{"OTLP_LOG_FORMAT", "otlp.log_format", func(c *Config, v string) error { c.OTLP.LogFormat = v; return nil }},
 	{"OTLP_TRANSPORT_PROTOCOL", "otlp.transport.protocol", func(c *Config, v string) error { c.OTLP.Transport.Protocol = v; return nil }},
-	{"OTLP_TRANSPORT_ENDPOINTS", "otlp.transport.endpoints", func(c *Config, v string) error {
-		c.OTLP.Transport.Endpoints = splitList(v)
-		return nil
-	}},
-	{"OTLP_COLLECTOR_ENDPOINT", "otlp.transport.endpoints", func(c *Config, v string) error {
-		c.OTLP.Transport.Endpoints = splitList(v)
-		return nil
-	}},
+	{"OTLP_TRANSPORT_ENDPOINTS", "otlp.transport.endpoints", setEndpoints},
+	{"OTLP_COLLECTOR_ENDPOINT", "otlp.transport.endpoints", setEndpoints},
 	{"OTLP_QUEUE_DIR", "otlp.transport.queue_dir", func(c *Config, v string) error { c.OTLP.Transport.QueueDir = v; return nil }},
 	{"OTLP_TRANSPORT_TIMEOUT", "otlp.transport.timeout", func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
@@ -47,6 +41,18 @@ var envKeys = []struct {
 	{"OTLP_BEARER_TOKEN", "receivers.otlp.auth.bearer_token", func(c *Config, v string) error {
 		return withOTLPReceiver(c, func(r *Receiver) { r.OTLP.Auth.BearerToken = v })
 	}},
+}
+
+// setEndpoints sets the upstream list from a comma-separated value. A value that is set but
+// names no endpoint (",,,") is an error: falling back to the debug exporter would send the
+// data to the log instead of upstream.
+func setEndpoints(c *Config, v string) error {
+	eps := splitList(v)
+	if len(eps) == 0 {
+		return fmt.Errorf("%q names no endpoint (want host:port, comma-separated)", v)
+	}
+	c.OTLP.Transport.Endpoints = eps
+	return nil
 }
 
 // EnvNames lists the supported override variables and the keys they set, for docs and --help.

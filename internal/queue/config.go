@@ -102,8 +102,6 @@ func (c Config) validateSizes() error {
 			return fmt.Errorf("%s: must be >= 0, got %d", p.mibKey, p.mib)
 		case p.bytes < 0:
 			return fmt.Errorf("%s: must be >= 0, got %d", p.bytesKey, p.bytes)
-		case p.mib > 0 && p.bytes > 0:
-			return fmt.Errorf("%s: set %s or %s, not both", p.bytesKey, p.mibKey, p.bytesKey)
 		case p.mib > 1<<30:
 			return fmt.Errorf("%s: too large, got %d", p.mibKey, p.mib)
 		case !p.zeroOK && p.mib == 0 && p.bytes == 0:
@@ -122,7 +120,8 @@ func (c Config) validateSizes() error {
 	return nil
 }
 
-// limits are the resolved byte sizes.
+// limits are the resolved byte sizes: a *_bytes key wins over its *_mib key, so that setting
+// only the byte key works although the MiB key has a default.
 type limits struct {
 	maxDisk, maxMemory, segment int64
 }

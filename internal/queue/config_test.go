@@ -25,10 +25,8 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"max_disk_mib", func(c *Config) { c.MaxDiskMiB = 0 }},
 		{"max_disk_mib", func(c *Config) { c.MaxDiskMiB = -1 }},
-		{"max_disk_bytes", func(c *Config) { c.MaxDiskBytes = 1 << 30 }},
 		{"max_disk_mib", func(c *Config) { c.MaxDiskMiB = 100 }}, // under 2 segments
 		{"max_memory_mib", func(c *Config) { c.MaxMemoryMiB = -1 }},
-		{"max_memory_bytes", func(c *Config) { c.MaxMemoryBytes = 10 }},
 		{"segment_mib", func(c *Config) { c.SegmentMiB = 0 }},
 		{"segment_bytes", func(c *Config) { c.SegmentMiB, c.SegmentBytes = 0, 100 }},
 		{"full_policy", func(c *Config) { c.FullPolicy = "drop_newest" }},
@@ -43,6 +41,18 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), tc.key+":") {
 			t.Errorf("%+v: Validate() = %v, want an error about %s", c, err, tc.key)
 		}
+	}
+}
+
+// A byte key works alone, although its MiB key has a default: it wins.
+func TestConfigByteKeysWin(t *testing.T) {
+	c := NewDefaultConfig()
+	c.MaxDiskBytes, c.SegmentBytes, c.MaxMemoryBytes = 256<<10, 64<<10, 10
+	if err := c.Validate(); err != nil {
+		t.Fatalf("byte keys with the MiB defaults in place: %v", err)
+	}
+	if l := c.limits(); l.maxDisk != 256<<10 || l.segment != 64<<10 || l.maxMemory != 10 {
+		t.Fatalf("limits %+v, want the byte keys", l)
 	}
 }
 
