@@ -151,3 +151,15 @@ func checkEndpoint(ep string) error {
 	}
 	return nil
 }
+
+// Files returns the paths of the files the receiver reads at start (TLS certificate, key and
+// client CA, token file), so that a reload can tell a rotated file from an unchanged one.
+func (c Config) Files() []string {
+	var out []string
+	for _, f := range []string{c.TLS.CertFile, c.TLS.KeyFile, c.TLS.ClientCAFile, c.Auth.BearerTokenFile} {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -16,7 +16,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/otlp-dev/otlp/internal/admin"
 	"github.com/otlp-dev/otlp/internal/config"
@@ -403,4 +406,47 @@ func TestReloadNeverLeavesTheServerDeaf(t *testing.T) {
 	}
 	client = dialRaw(t, grpcAddr) // the receiver was restarted: a fresh connection
 	sendAndCheck("after a reload onto a taken port")
+}
+
+// TestReloadPicksUpARotatedTokenFile: the same file text, a new token in bearer_token_file: a
+// reload (SIGHUP) restarts the receiver with the new token instead of "configuration unchanged".
+func TestReloadPicksUpARotatedTokenFile(t *testing.T) {
+	sink := testutil.NewSink(t)
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("old-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	grpcAddr := testutil.FreeAddr(t)
+	text := strings.Replace(forwardConfig(sink.GRPCAddr, ""), "[receivers.otlp.grpc]\nendpoint = \"127.0.0.1:0\"",
+		fmt.Sprintf("[receivers.otlp.auth]\nbearer_token_file = %q\n[receivers.otlp.grpc]\nendpoint = %q", token, grpcAddr), 1)
+	s := newStartedServer(t, text)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	}()
+	ctx := waitCtx(t)
+	send := func(secret string) error {
+		c := dialRaw(t, grpcAddr)
+		return c.send(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+secret), 0, 1)
+	}
+	if err := send("old-secret"); err != nil {
+		t.Fatalf("old token before the rotation: %v", err)
+	}
+	if err := os.WriteFile(token, []byte("new-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(text), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := send("new-secret"); err != nil {
+		t.Fatalf("new token after the reload: %v", err)
+	}
+	if err := send("old-secret"); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("old token after the reload: %v, want UNAUTHENTICATED", err)
+	}
 }

@@ -4,10 +4,13 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"reflect"
 	"sort"
 	"sync"
@@ -35,6 +38,7 @@ type Settings struct {
 // receiverSlot is a running receiver and the switches its signals feed.
 type receiverSlot struct {
 	cfg      config.Receiver
+	files    string // digest of the files it read at start (TLS, token): a rotation restarts it
 	recv     pipeline.Component
 	otlp     *receiver.Receiver // set for OTLP receivers, for their addresses
 	switches map[pipeline.Signal]*pipeline.Switch
@@ -121,6 +125,7 @@ func (s *Server) startReceiverLocked(ctx context.Context, name string, rc config
 			cons[sig] = sw
 		}
 	}
+	slot.files = filesDigest(rc)
 	r, otlp, err := s.buildReceiver(name, rc, cons)
 	if err != nil || r == nil {
 		return err
@@ -161,6 +166,39 @@ func (s *Server) buildReceiver(name string, rc config.Receiver, cons [4]pipeline
 		return r, nil, nil
 	}
 	return nil, nil, fmt.Errorf("receivers.%s: unknown receiver type %q", name, rc.Type)
+}
+
+// filesDigest hashes the contents of the files receiver rc reads at start; "" when it reads
+// none. A file that cannot be read hashes as its error, so that it counts as changed.
+func filesDigest(rc config.Receiver) string {
+	if rc.OTLP == nil {
+		return ""
+	}
+	files := rc.OTLP.Files()
+	if len(files) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			b = []byte(err.Error())
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", f, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// receiverFilesChangedLocked reports whether a running receiver's TLS or token file changed
+// on disk since it started (a rotation), which a reload with the same text must pick up.
+func (s *Server) receiverFilesChangedLocked() bool {
+	for _, slot := range s.receivers {
+		if slot.files != filesDigest(slot.cfg) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkReceivers builds (and discards) the receivers of cfg named in names against graph g,
@@ -207,7 +245,7 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) error {
 	if !s.started || s.stopped {
 		return errors.New("server: reload while not running")
 	}
-	if reflect.DeepEqual(cfg, s.cfg) {
+	if reflect.DeepEqual(cfg, s.cfg) && !s.receiverFilesChangedLocked() {
 		s.log.Info("configuration unchanged")
 		return nil
 	}
@@ -223,7 +261,8 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) error {
 	keep := map[string]bool{}
 	var fresh []string
 	for _, name := range sortedNames(cfg.Receivers) {
-		if slot, ok := s.receivers[name]; ok && reflect.DeepEqual(cfg.Receivers[name], slot.cfg) && sameSignals(slot, next, name) {
+		if slot, ok := s.receivers[name]; ok && reflect.DeepEqual(cfg.Receivers[name], slot.cfg) && sameSignals(slot, next, name) &&
+			slot.files == filesDigest(cfg.Receivers[name]) {
 			keep[name] = true
 		} else {
 			fresh = append(fresh, name)
