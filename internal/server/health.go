@@ -38,6 +38,10 @@ type exporterState struct {
 	problem   error
 }
 
+// lockedGrace is how long a disk queue may wait for its directory before /ready counts it as
+// not accepting: during a reload the replacement waits briefly for the exporter it replaces.
+const lockedGrace = 5 * time.Second
+
 func stateOf(exp component) exporterState {
 	st := exporterState{healthy: true, accepting: true}
 	if r, ok := exp.(healthReporter); ok {
@@ -59,6 +63,9 @@ func stateOf(exp component) exporterState {
 		}
 	}
 	switch {
+	case s.LockedFor > lockedGrace:
+		st.accepting = false
+		st.problem = fmt.Errorf("cannot accept: the disk queue's directory has been locked by another process for %s (two exporters or processes on one sending_queue.disk.dir?)", s.LockedFor.Round(time.Second))
 	case s.Refusing:
 		st.accepting = false
 		st.problem = fmt.Errorf("cannot accept: the queue is full (%d items) and refuses new data%s", s.Queued, cause)

@@ -49,6 +49,8 @@ type diskQueue struct {
 	closeOnce sync.Once
 	shutOnce  sync.Once
 	items     atomic.Int64 // queued items, in flight included
+	// waitingSince is when start found the directory locked (unix ns); 0 once open.
+	waitingSince atomic.Int64
 }
 
 func newDiskQueue(cfg QueueConfig, log *slog.Logger, m *selftel.Metrics) *diskQueue {
@@ -73,6 +75,7 @@ func (d *diskQueue) start() error {
 		return fmt.Errorf("sending_queue.disk: %w", err)
 	}
 	d.log.Warn("disk queue directory in use (by the exporter being replaced?); waiting for it", "dir", d.cfg.Dir)
+	d.waitingSince.Store(time.Now().UnixNano())
 	d.wg.Go(d.openLater)
 	return nil
 }
@@ -102,6 +105,7 @@ func (d *diskQueue) openLater() {
 }
 
 func (d *diskQueue) opened(q *queue.Queue) {
+	d.waitingSince.Store(0)
 	st := q.Stats()
 	d.items.Store(st.Items)
 	d.q = q
@@ -110,6 +114,14 @@ func (d *diskQueue) opened(q *queue.Queue) {
 		d.log.Info("disk queue resumed: delivering what the last run left", "dir", d.cfg.Dir,
 			"records", st.Records, "items", st.Items, "oldest_age", st.OldestAge.Round(time.Millisecond))
 	}
+}
+
+// notOpenFor is how long the queue has been waiting for its locked directory; 0 when open.
+func (d *diskQueue) notOpenFor(now time.Time) time.Duration {
+	if t := d.waitingSince.Load(); t != 0 {
+		return now.Sub(time.Unix(0, t))
+	}
+	return 0
 }
 
 // dropped counts a record the queue dropped (full policy, max_age, damaged on disk).

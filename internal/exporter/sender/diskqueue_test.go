@@ -399,3 +399,40 @@ func TestConfigurationErrorHeld(t *testing.T) {
 		}
 	}
 }
+
+// A disk queue whose directory another queue holds reports how long it has been locked out,
+// and 0 once it has the directory.
+func TestDiskQueueReportsLockedDirectory(t *testing.T) {
+	dir := t.TempDir()
+	cfg := sender.Config{Queue: diskQueue(dir), Retry: fastRetry()}
+	up := &fakeNext{fn: func(context.Context, int, pipeline.Batch) error { return nil }}
+	first, _ := newSender(t, up, cfg)
+	if err := first.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := first.Status(); st.LockedFor != 0 {
+		t.Fatalf("the queue holding the directory reports locked for %v", st.LockedFor)
+	}
+	second, _ := newSender(t, up, cfg)
+	if err := second.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer second.Shutdown(t.Context())
+	if st := second.Status(); st.LockedFor <= 0 {
+		t.Fatalf("second queue on the same directory: LockedFor %v, want > 0", st.LockedFor)
+	}
+	if err := first.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for second.Status().LockedFor != 0 { // the opener retries every 100ms
+		select {
+		case <-ctx.Done():
+			t.Fatal("the second queue never got the directory after the first let it go")
+		case <-tick.C:
+		}
+	}
+}

@@ -455,12 +455,18 @@ type Status struct {
 	Refusing bool
 	// Queued is the items in the queue, being sent included.
 	Queued int
+	// LockedFor is how long the disk queue has been waiting for its directory, held by another
+	// process or by the exporter it replaces (0 when open): it accepts nothing meanwhile.
+	LockedFor time.Duration
 }
 
 // Status returns the health view.
 func (s *Sender) Status() Status {
 	st := s.health.status()
 	st.Durable, st.Refusing, st.Queued = s.keeper != nil, s.refusing.Load(), s.QueueLen()
+	if s.disk != nil {
+		st.LockedFor = s.disk.notOpenFor(time.Now())
+	}
 	return st
 }
 
