@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/otlp-dev/otlp/internal/app"
 	"github.com/otlp-dev/otlp/internal/config"
@@ -25,10 +26,19 @@ func main() {
 	}
 }
 
+// hint says what the agent runs without a file, as the environment set it.
+func hint(c *config.Config) string {
+	upstream := "no collector (OTLP_COLLECTOR_ENDPOINT unset): debug output"
+	if eps := c.OTLP.Transport.Endpoints; len(eps) > 0 {
+		upstream = "collectors " + strings.Join(eps, ", ")
+	}
+	return fmt.Sprintf("no configuration file: OTLP/gRPC and OTLP/HTTP receivers (addresses follow), host metrics, disk queue in %s, %s",
+		c.OTLP.Transport.QueueDir, upstream)
+}
+
 func runMain(args []string, stdout, stderr io.Writer) error {
 	return app.Program{
 		Name: "otlp-agent", Version: version, Profile: config.ProfileAgent,
-		DefaultsHint: "no configuration file: OTLP/gRPC and OTLP/HTTP receivers (addresses follow), host metrics, disk queue in ./" +
-			config.DefaultAgentQueueDir + ", collectors from OTLP_COLLECTOR_ENDPOINT (debug output when unset)",
+		DefaultsHint: hint,
 	}.Run(args, stdout, stderr)
 }

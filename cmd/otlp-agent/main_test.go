@@ -88,6 +88,10 @@ func TestAgentDefaultsForwardThroughDiskQueue(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(work, "otlp-agent-queue")); err != nil {
 		t.Fatalf("disk queue directory: %v", err)
 	}
+	// The start-up line says what runs, as the environment set it.
+	if l := logs.String(); !strings.Contains(l, "disk queue in otlp-agent-queue, collectors http://"+sink.GRPCAddr) {
+		t.Errorf("start-up line does not name the queue and the collector:\n%s", l)
+	}
 	resp, err := http.Get("http://" + adminAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)

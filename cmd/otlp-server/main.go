@@ -24,6 +24,8 @@ func main() {
 func runMain(args []string, stdout, stderr io.Writer) error {
 	return app.Program{
 		Name: "otlp-server", Version: version, Profile: config.ProfileServer,
-		DefaultsHint: "no configuration file: using built-in defaults (OTLP/gRPC and OTLP/HTTP receivers, debug exporter, admin port; their addresses follow)",
+		DefaultsHint: func(*config.Config) string {
+			return "no configuration file: using built-in defaults (OTLP/gRPC and OTLP/HTTP receivers, debug exporter, admin port; their addresses follow)"
+		},
 	}.Run(args, stdout, stderr)
 }

@@ -29,8 +29,9 @@ type Program struct {
 	Version string
 	// Profile selects the built-in defaults (config.ProfileServer or config.ProfileAgent).
 	Profile config.Profile
-	// DefaultsHint is logged when no configuration file is given.
-	DefaultsHint string
+	// DefaultsHint, when set, gives the line logged when no configuration file is given, from
+	// the configuration in force (the defaults with the environment's overrides).
+	DefaultsHint func(*config.Config) string
 }
 
 // Run parses args and runs until a terminating signal; it returns the error to exit with.
@@ -76,8 +77,8 @@ func (p Program) Run(args []string, stdout, stderr io.Writer) error {
 		h = slog.NewJSONHandler(stderr, opts)
 	}
 	log := slog.New(h).With("service", cfg.OTLP.ServiceName, "environment", cfg.OTLP.Environment)
-	if *cfgPath == "" && p.DefaultsHint != "" {
-		log.Info(p.DefaultsHint)
+	if *cfgPath == "" && p.DefaultsHint != nil {
+		log.Info(p.DefaultsHint(cfg))
 	}
 
 	srv, err := server.New(cfg, server.Settings{Logger: log, Level: level, Version: p.Version})
