@@ -14,6 +14,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
@@ -437,5 +439,43 @@ func TestFullPipelineAnswersWithinMaxWait(t *testing.T) {
 	_, err = ptraceotlp.NewGRPCClient(conn).Export(watchdog, ereq)
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("gRPC: %v, want RESOURCE_EXHAUSTED", err)
+	}
+}
+
+// A request of thousands of empty envelopes and one span is refused cheaply, naming what was
+// wrong, before any stage walks or splits it; a request with as many non-empty envelopes passes.
+func TestEmptyEnvelopesRefused(t *testing.T) {
+	s := &sink{}
+	r := startReceiver(t, testConfig(), s)
+	build := func(empty, full int) []byte {
+		td := ptrace.NewTraces()
+		for range empty {
+			td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+		}
+		for i := range full {
+			sp := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+			sp.SetTraceID(pcommon.TraceID{1, byte(i), byte(i >> 8)})
+			sp.SetSpanID(pcommon.SpanID{2, byte(i), byte(i >> 8)})
+		}
+		b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	post := func(body []byte) (int, string) {
+		resp, err := http.Post("http://"+r.HTTPAddr().String()+"/v1/traces", "application/x-protobuf", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(msg)
+	}
+	if code, msg := post(build(5000, 1)); code != http.StatusBadRequest || !strings.Contains(string(msg), "hold no spans") {
+		t.Fatalf("5000 empty envelopes: %d %q, want 400 naming the empty envelopes", code, msg)
+	}
+	if code, msg := post(build(0, 5000)); code != http.StatusOK {
+		t.Fatalf("5000 envelopes with a span each: %d %q, want 200", code, msg)
 	}
 }

@@ -24,6 +24,20 @@ import (
 	"github.com/otlp-dev/otlp/resilience"
 )
 
+// maxEmptyEnvelopes bounds the resource and scope envelopes without items a request may carry.
+const maxEmptyEnvelopes = 1024
+
+// names is what a signal's items are called, for messages.
+func names(sig pipeline.Signal) string {
+	switch sig {
+	case pipeline.SignalTraces:
+		return "spans"
+	case pipeline.SignalMetrics:
+		return "data points"
+	}
+	return "log records"
+}
+
 // unavailableDelay is the retry delay suggested when the pipeline fails without saying when to
 // come back.
 const unavailableDelay = time.Second
@@ -100,6 +114,15 @@ func (r *Receiver) export(ctx context.Context, transport string, sig pipeline.Si
 		r.metrics.Error(transport, sig, "malformed")
 		r.logClientError(transport, sig, err)
 		return badData("malformed "+sig.String()+" request", err)
+	}
+	if empty := max(sum.Resources, sum.Scopes) - sum.Items; empty > maxEmptyEnvelopes {
+		// Envelopes without items carry nothing, but every stage that walks or splits the
+		// request pays for each: millions of them in 16 MiB amplify into gigabytes of layout.
+		r.metrics.Error(transport, sig, "malformed")
+		err := fmt.Errorf("%d resource or scope envelopes hold no %s (at most %d empty ones are accepted): %d resources, %d scopes, %d items",
+			empty, names(sig), maxEmptyEnvelopes, sum.Resources, sum.Scopes, sum.Items)
+		r.logClientError(transport, sig, err)
+		return failure(codes.InvalidArgument, "rejected "+sig.String()+" request: "+err.Error())
 	}
 	var o outcome
 	if sum.Invalid > 0 {
