@@ -158,7 +158,7 @@ func (s *Server) buildReceiver(name string, rc config.Receiver, cons [4]pipeline
 		}
 		r, err := hostmetrics.New(*rc.HostMetrics, hostmetrics.Settings{
 			Logger: log, Metrics: s.metrics, Consumer: cons[pipeline.SignalMetrics],
-			Resource: map[string]string{"deployment.environment": s.cfg.OTLP.Environment},
+			Resource: map[string]string{"deployment.environment.name": s.cfg.OTLP.Environment},
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("receivers.%s: %w", name, err)

@@ -299,6 +299,14 @@ exporters = ["otlp"]
 	names := map[string]bool{}
 	for _, md := range sink.Metrics() {
 		for i := 0; i < md.ResourceMetrics().Len(); i++ {
+			// The current semantic convention, as the SDK writes it.
+			attrs := md.ResourceMetrics().At(i).Resource().Attributes()
+			if _, ok := attrs.Get("deployment.environment.name"); !ok {
+				t.Errorf("host metrics resource without deployment.environment.name: %v", attrs.AsRaw())
+			}
+			if _, ok := attrs.Get("deployment.environment"); ok {
+				t.Errorf("host metrics resource still has the deprecated deployment.environment: %v", attrs.AsRaw())
+			}
 			sms := md.ResourceMetrics().At(i).ScopeMetrics()
 			for j := 0; j < sms.Len(); j++ {
 				for k := 0; k < sms.At(j).Metrics().Len(); k++ {

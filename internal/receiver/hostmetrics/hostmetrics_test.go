@@ -135,7 +135,7 @@ func TestRealScrape(t *testing.T) {
 	}
 	reg := selftel.New()
 	r, err := New(NewDefaultConfig(), Settings{Consumer: &recorder{}, Metrics: reg,
-		Resource: map[string]string{"deployment.environment": "test"}})
+		Resource: map[string]string{"deployment.environment.name": "test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestRealScrape(t *testing.T) {
 	}
 
 	res := md.ResourceMetrics().At(0).Resource().Attributes()
-	for k, want := range map[string]string{"os.type": "linux", "deployment.environment": "test"} {
+	for k, want := range map[string]string{"os.type": "linux", "deployment.environment.name": "test"} {
 		if v, _ := res.Get(k); v.AsString() != want {
 			t.Errorf("resource %s = %q, want %q", k, v.AsString(), want)
 		}
