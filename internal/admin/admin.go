@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 )
 
 // Config is the [admin] section.
@@ -29,10 +30,20 @@ type Config struct {
 	Endpoint string `toml:"endpoint"`
 	// Pprof serves Go's profiles under /debug/pprof/ (off by default: they expose internals).
 	Pprof bool `toml:"pprof"`
+	// MaxConnections bounds the connections the admin port holds at once (0: no bound), so that
+	// a flood of idle connections to it cannot use up the file descriptors the receivers need;
+	// further connections wait in the kernel's backlog.
+	MaxConnections int `toml:"max_connections"`
 }
 
-// NewDefaultConfig listens on :8080.
-func NewDefaultConfig() Config { return Config{Endpoint: DefaultEndpoint} }
+// DefaultMaxConnections is the admin port's default connection bound: dashboards, probes and
+// an operator's browser need a handful.
+const DefaultMaxConnections = 64
+
+// NewDefaultConfig listens on localhost:8080.
+func NewDefaultConfig() Config {
+	return Config{Endpoint: DefaultEndpoint, MaxConnections: DefaultMaxConnections}
+}
 
 // DefaultEndpoint is local only, like the receivers': the admin port serves the console and
 // the configuration APIs.
@@ -45,6 +56,9 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Endpoint); err != nil {
 		return fmt.Errorf("endpoint: %q is not host:port: %w", c.Endpoint, err)
+	}
+	if c.MaxConnections < 0 {
+		return fmt.Errorf("max_connections: must be >= 0, got %d", c.MaxConnections)
 	}
 	return nil
 }
@@ -125,9 +139,14 @@ func (s *Server) Start(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("admin: listen on %s: %w", s.cfg.Endpoint, err)
 	}
+	if s.cfg.MaxConnections > 0 {
+		ln = netutil.LimitListener(ln, s.cfg.MaxConnections)
+	}
 	s.started = time.Now()
 	s.ln = ln
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	// No WriteTimeout: a CPU profile streams for its whole duration.
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10}
 	s.end = make(chan struct{})
 	go func(srv *http.Server, end chan struct{}) {
 		defer close(end)

@@ -1,13 +1,16 @@
 package admin
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -79,5 +82,46 @@ func TestEndpoints(t *testing.T) {
 	}
 	if err := s.Shutdown(context.Background()); err != nil {
 		t.Fatal("second shutdown:", err)
+	}
+}
+
+// TestConnectionBound: idle connections beyond max_connections wait in the backlog instead of
+// being taken (and holding a file descriptor each); once one held connection closes, a waiting
+// one is served.
+func TestConnectionBound(t *testing.T) {
+	s := New(Config{Endpoint: "127.0.0.1:0", MaxConnections: 2}, Settings{})
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	addr := s.Addr().String()
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	// A third client: its request must not be served while both slots are held. The deadline
+	// only bounds the wait for an answer that never comes.
+	third, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	if _, err := io.WriteString(third, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = third.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if n, err := third.Read(make([]byte, 1)); err == nil || n > 0 {
+		t.Fatal("a third connection was served while max_connections = 2 were held")
+	}
+	held[0].Close()
+	_ = third.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(third).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+		t.Fatalf("after a slot freed: %q %v, want the answer", line, err)
 	}
 }
