@@ -21,6 +21,7 @@ import (
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -477,5 +478,30 @@ func TestEmptyEnvelopesRefused(t *testing.T) {
 	}
 	if code, msg := post(build(0, 5000)); code != http.StatusOK {
 		t.Fatalf("5000 envelopes with a span each: %d %q, want 200", code, msg)
+	}
+}
+
+// TestIdleGRPCConnectionClosed: a connection that carries no RPC for grpc.max_connection_idle is
+// closed by the server (the client goes idle and reconnects on its next export).
+func TestIdleGRPCConnectionClosed(t *testing.T) {
+	cfg := testConfig()
+	cfg.GRPC.MaxConnectionIdle = 100 * time.Millisecond
+	r := startReceiver(t, cfg, &sink{})
+	conn, err := grpc.NewClient(r.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req := ptraceotlp.NewExportRequest()
+	if _, err := ptraceotlp.NewGRPCClient(conn).Export(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	// Ready after the RPC; the server's GOAWAY then moves the channel to IDLE.
+	for s := conn.GetState(); s != connectivity.Idle; s = conn.GetState() {
+		if !conn.WaitForStateChange(ctx, s) {
+			t.Fatalf("connection still %v: the server never closed the idle connection", s)
+		}
 	}
 }

@@ -29,6 +29,8 @@ type GRPCConfig struct {
 	MaxRecvMsgSizeMiB int `toml:"max_recv_msg_size_mib"`
 	// MaxConcurrentStreams bounds concurrent RPCs per connection (100).
 	MaxConcurrentStreams uint32 `toml:"max_concurrent_streams"`
+	// MaxConnectionIdle closes a connection that carried no RPC for this long (10m; 0: never).
+	MaxConnectionIdle time.Duration `toml:"max_connection_idle"`
 }
 
 // HTTPConfig configures OTLP/HTTP.
@@ -66,6 +68,7 @@ const (
 	DefaultMaxMessageMiB        = 16
 	DefaultMaxConcurrentStreams = 100
 	DefaultMaxWait              = 5 * time.Second
+	DefaultMaxConnectionIdle    = 10 * time.Minute
 	maxMiB                      = 2047 // sizes are ints in bytes and gRPC's limit is an int32
 )
 
@@ -76,6 +79,7 @@ func NewDefaultConfig() Config {
 			Endpoint:             DefaultGRPCEndpoint,
 			MaxRecvMsgSizeMiB:    DefaultMaxMessageMiB,
 			MaxConcurrentStreams: DefaultMaxConcurrentStreams,
+			MaxConnectionIdle:    DefaultMaxConnectionIdle,
 		},
 		HTTP: HTTPConfig{
 			Endpoint:          DefaultHTTPEndpoint,
@@ -94,6 +98,9 @@ func (c Config) Validate() error {
 
 	if c.GRPC.Endpoint == "" && c.HTTP.Endpoint == "" {
 		bad("grpc.endpoint", "grpc.endpoint and http.endpoint are both empty: nothing to serve")
+	}
+	if c.GRPC.MaxConnectionIdle < 0 {
+		bad("grpc.max_connection_idle", "must be >= 0, got "+c.GRPC.MaxConnectionIdle.String())
 	}
 	if c.MaxWait < 0 {
 		bad("max_wait", "must be >= 0, got "+c.MaxWait.String())

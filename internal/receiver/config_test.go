@@ -40,7 +40,7 @@ func TestDefaultConfig(t *testing.T) {
 func TestConfigFiles(t *testing.T) {
 	full := loadConfig(t, "full.toml")
 	want := Config{
-		GRPC:    GRPCConfig{Endpoint: "127.0.0.1:14317", MaxRecvMsgSizeMiB: 32, MaxConcurrentStreams: 50},
+		GRPC:    GRPCConfig{Endpoint: "127.0.0.1:14317", MaxRecvMsgSizeMiB: 32, MaxConcurrentStreams: 50, MaxConnectionIdle: DefaultMaxConnectionIdle},
 		HTTP:    HTTPConfig{Endpoint: "127.0.0.1:14318", MaxRequestBodyMiB: 8, MaxConcurrentRequests: 64},
 		TLS:     TLSConfig{CertFile: "server.crt", KeyFile: "server.key", ClientCAFile: "ca.crt", MinVersion: "1.3"},
 		Auth:    AuthConfig{BearerTokenFile: "token"},

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed requests (the OTel exporters' default)
 	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/metadata"
@@ -53,6 +54,9 @@ func (r *Receiver) newGRPCServer() *grpc.Server {
 		// zstd, which the Collector's exporters offer beside gzip. gzip comes from gRPC's
 		// registry; zstd is handed to this server alone rather than registered process-wide.
 		grpc.RPCDecompressor(zstdDecompressor{r.grpcZstd}), //nolint:staticcheck // per-server on purpose
+		// Connections that carry no RPC for this long are closed (GOAWAY; clients reconnect on
+		// their next export), so that idle or abandoned connections do not pile up.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: r.cfg.GRPC.MaxConnectionIdle}),
 	}
 	if r.tls != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(r.tls.Clone())))
