@@ -3,6 +3,7 @@ package testutil
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -18,10 +19,11 @@ type TCPProxy struct {
 	ln     net.Listener
 	wg     sync.WaitGroup // accept loop and connection handlers
 
-	mu     sync.Mutex
-	open   chan struct{}           // guarded by mu: closed while forwarding, open while blackholed
-	conns  map[*proxyConn]struct{} // guarded by mu
-	closed bool                    // guarded by mu
+	mu      sync.Mutex
+	open    chan struct{}           // guarded by mu: closed while forwarding, open while blackholed
+	conns   map[*proxyConn]struct{} // guarded by mu
+	changed chan struct{}           // guarded by mu: closed and replaced when conns changes
+	closed  bool                    // guarded by mu
 }
 
 // NewTCPProxy listens on 127.0.0.1:0 in front of target (host:port) and closes when tb ends.
@@ -31,7 +33,7 @@ func NewTCPProxy(tb testing.TB, target string) *TCPProxy {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &TCPProxy{target: target, ln: ln, open: make(chan struct{}), conns: map[*proxyConn]struct{}{}}
+	p := &TCPProxy{target: target, ln: ln, open: make(chan struct{}), conns: map[*proxyConn]struct{}{}, changed: make(chan struct{})}
 	close(p.open)
 	p.wg.Add(1)
 	go p.accept()
@@ -87,6 +89,31 @@ func (p *TCPProxy) Conns() int {
 	return len(p.conns)
 }
 
+// WaitConns waits until n client connections are open through the proxy. A client's dial
+// returns once the kernel has the connection, before the proxy has accepted it; a test that
+// acts on connections (CloseAll) waits here first so the new one is among them.
+func (p *TCPProxy) WaitConns(ctx context.Context, n int) error {
+	for {
+		p.mu.Lock()
+		got, changed := len(p.conns), p.changed
+		p.mu.Unlock()
+		if got == n {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %d proxied connections, have %d: %w", n, got, ctx.Err())
+		}
+	}
+}
+
+// notifyLocked wakes WaitConns; p.mu is held.
+func (p *TCPProxy) notifyLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
 // Close stops accepting, resets every connection and waits for all goroutines. Idempotent.
 func (p *TCPProxy) Close() {
 	p.mu.Lock()
@@ -113,6 +140,7 @@ func (p *TCPProxy) accept() {
 			return
 		}
 		p.conns[c] = struct{}{}
+		p.notifyLocked()
 		p.wg.Add(1)
 		p.mu.Unlock()
 		go p.handle(c)
@@ -139,6 +167,7 @@ func (p *TCPProxy) handle(c *proxyConn) {
 		c.close(false)
 		p.mu.Lock()
 		delete(p.conns, c)
+		p.notifyLocked()
 		p.mu.Unlock()
 	}()
 	if !p.gate(c) {

@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -149,6 +150,11 @@ func TestTCPProxyCloseAllWhileBlackholed(t *testing.T) {
 	p.Blackhole()
 	c := dial(t, p.Addr())
 	c.send(t, "never")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.WaitConns(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
 	p.CloseAll()
 	if _, err := c.recv(10 * time.Second); err == nil || isTimeout(err) {
 		t.Fatalf("read after CloseAll: %v, want a reset or EOF", err)
