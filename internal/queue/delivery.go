@@ -286,6 +286,10 @@ type Stats struct {
 	// Writes, Syncs and DiskReads count write and fsync system calls and records read back
 	// from disk since Open.
 	Writes, Syncs, DiskReads int64
+	// WriteError is why the last append failed (the file system full, say), nil once one
+	// succeeds; WriteFailingSince is when appends started failing.
+	WriteError        error
+	WriteFailingSince time.Time
 }
 
 // Stats returns a snapshot.
@@ -306,6 +310,9 @@ func (q *Queue) Stats() Stats {
 		Writes:         q.writes.Load(),
 		Syncs:          q.syncs.Load(),
 		DiskReads:      q.diskReads.Load(),
+
+		WriteError:        q.writeErr,
+		WriteFailingSince: q.writeErrAt,
 	}
 	if r := q.oldestLocked(); r != nil {
 		st.OldestAge = max(0, q.now().Sub(time.Unix(0, r.enqNano)))

@@ -140,6 +140,8 @@ type Queue struct {
 	corruptions  int64
 	corruptBytes int64
 	corruptRecs  int64
+	writeErr     error     // of the last append, nil once one succeeds
+	writeErrAt   time.Time // when appends started failing
 
 	// syncMu serialises fsyncs and file closing (group commit).
 	syncMu sync.Mutex
@@ -291,22 +293,15 @@ func (q *Queue) append(ctx context.Context, rb *recBuf, h *recHeader, items int)
 	}
 	h.id = q.nextID
 	h.encode(buf)
-	s := q.active
-	off := s.size
-	if _, err := s.f.WriteAt(buf, off); err != nil {
-		// Cut a partial record off: the end of file then marks the end of data.
-		if terr := s.f.Truncate(off); terr != nil {
-			err = errors.Join(err, terr)
-		} else {
-			q.mu.Lock()
-			q.diskBytes -= s.alloc - off
-			s.alloc = off
-			q.mu.Unlock()
-		}
-		q.log.Error("queue: write failed", "segment", s.path, "err", err)
+	s, off, err := q.writeRecord(buf)
+	if errors.Is(err, syscall.ENOSPC) && q.reclaim() {
+		// The file system is full, but part of it was ours to give back: try once more.
+		s, off, err = q.writeRecord(buf)
+	}
+	q.noteWrite(s, err)
+	if err != nil {
 		return nil, 0, writeErr(err)
 	}
-	q.writes.Add(1)
 	q.nextID++
 	end := off + size
 	s.written.Store(max(s.written.Load(), end+endMarkerSize))
@@ -321,6 +316,117 @@ func (q *Queue) append(ctx context.Context, rb *recBuf, h *recHeader, items int)
 	q.publishLocked(r)
 	q.mu.Unlock()
 	return s, end, nil
+}
+
+// writeRecord writes buf at the end of the active segment; the caller holds wsem. A failed
+// write is cut off again, so the end of file still marks the end of data.
+func (q *Queue) writeRecord(buf []byte) (*segment, int64, error) {
+	s := q.active
+	off := s.size
+	_, err := s.f.WriteAt(buf, off)
+	if err == nil {
+		q.writes.Add(1)
+		return s, off, nil
+	}
+	if terr := s.f.Truncate(off); terr != nil {
+		err = errors.Join(err, terr)
+	} else {
+		q.mu.Lock()
+		q.diskBytes -= s.alloc - off
+		s.alloc = off
+		q.mu.Unlock()
+	}
+	return s, off, err
+}
+
+// reclaim gives back the disk space the queue holds without needing it, after the file
+// system ran out: spare files, and the active segment when every record in it is settled (it
+// would otherwise keep its space until it fills to segment_bytes, which a full disk never
+// lets it do). It reports whether anything was freed. The caller holds wsem.
+func (q *Queue) reclaim() bool {
+	q.mu.Lock()
+	spares := q.spares
+	q.spares = nil
+	for _, sp := range spares {
+		q.diskBytes -= sp.alloc
+	}
+	s := q.active
+	reset := s.live == 0 && s.alloc > segHeaderSize
+	q.mu.Unlock()
+	freed := false
+	for _, sp := range spares {
+		if err := os.Remove(sp.path); err != nil {
+			q.log.Warn("queue: remove spare segment", "path", sp.path, "err", err)
+			continue
+		}
+		freed = true
+	}
+	if reset {
+		if err := q.resetActive(s); err != nil {
+			q.log.Warn("queue: free settled records of the active segment", "segment", s.path, "err", err)
+		} else {
+			freed = true
+		}
+	}
+	if freed {
+		q.log.Info("queue: file system full; freed the space of settled records", "dir", q.dir)
+	}
+	return freed
+}
+
+// resetActive empties the active segment s, whose records are all settled, in place: the file
+// is cut to its header, which then names the next id as the first. A crash between the two
+// leaves a segment with no records, which recovery deletes. The caller holds wsem.
+func (q *Queue) resetActive(s *segment) error {
+	if err := s.f.Truncate(segHeaderSize); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	q.diskBytes -= s.alloc - segHeaderSize
+	s.alloc, s.size = segHeaderSize, segHeaderSize
+	q.indexed -= len(s.recs)
+	s.recs, s.head = nil, 0
+	q.mu.Unlock()
+	s.written.Store(segHeaderSize)
+	q.syncMu.Lock()
+	s.synced = min(s.synced, segHeaderSize)
+	q.syncMu.Unlock()
+	// Overwriting the header's bytes needs no new space.
+	if _, err := s.f.WriteAt(segHeader{firstID: q.nextID}.encode(), 0); err != nil {
+		return err
+	}
+	if !q.durable() {
+		return nil
+	}
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
+	return syncData(s.f)
+}
+
+// noteWrite records whether the last append could write, for Stats, and says so in the log
+// when that changes (not once per refused request).
+func (q *Queue) noteWrite(s *segment, err error) {
+	q.mu.Lock()
+	prev, since := q.writeErr, q.writeErrAt
+	switch {
+	case err == nil:
+		q.writeErr, q.writeErrAt = nil, time.Time{}
+	case prev == nil:
+		q.writeErr, q.writeErrAt = err, q.now()
+	default:
+		q.writeErr = err
+	}
+	q.mu.Unlock()
+	switch {
+	case err == nil && prev != nil:
+		q.log.Info("queue: writing again", "dir", q.dir, "failed_for", q.now().Sub(since).Round(time.Millisecond))
+	case err != nil && (prev == nil || prev.Error() != err.Error()):
+		hint := "new data is refused with a retry delay until it can be written"
+		if errors.Is(err, syscall.ENOSPC) {
+			hint = "the file system is full: free space or set max_disk_mib below what it can hold; " + hint
+		}
+		q.log.Warn("queue: write failed", "segment", s.path, "err", err, "hint", hint)
+	}
 }
 
 // writeErr classifies a failed write: a full file system is retryable after a delay.

@@ -66,6 +66,10 @@ func stateOf(exp component) exporterState {
 	case s.LockedFor > lockedGrace:
 		st.accepting = false
 		st.problem = fmt.Errorf("cannot accept: the disk queue's directory has been locked by another process for %s (two exporters or processes on one sending_queue.disk.dir?)", s.LockedFor.Round(time.Second))
+	case s.WriteError != "":
+		st.accepting = false
+		st.problem = fmt.Errorf("cannot accept: the disk queue cannot write (for %s): %s; free space on its file system or lower max_disk_mib",
+			time.Since(s.WriteFailingSince).Round(time.Second), s.WriteError)
 	case s.Refusing:
 		st.accepting = false
 		st.problem = fmt.Errorf("cannot accept: the queue is full (%d items) and refuses new data%s", s.Queued, cause)

@@ -32,3 +32,16 @@ func TestLockedDiskQueueIsNotAccepting(t *testing.T) {
 		}
 	}
 }
+
+// An exporter whose disk queue cannot write (its file system full) does not accept data, and
+// /ready names the cause.
+func TestDiskQueueWriteFailureIsNotAccepting(t *testing.T) {
+	st := stateOf(statusOnly{st: sender.Status{Healthy: true, Durable: true,
+		WriteError: "queue: write: no space left on device", WriteFailingSince: time.Now().Add(-3 * time.Second)}})
+	if st.accepting || st.problem == nil || !strings.Contains(st.problem.Error(), "no space left on device") {
+		t.Fatalf("accepting %v, problem %v", st.accepting, st.problem)
+	}
+	if st := stateOf(statusOnly{st: sender.Status{Healthy: true, Durable: true}}); !st.accepting {
+		t.Fatalf("a queue that writes is not accepting: %v", st.problem)
+	}
+}

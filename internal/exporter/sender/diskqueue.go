@@ -282,6 +282,20 @@ func (d *diskQueue) stats() selftel.QueueStats {
 	}
 }
 
+// writeFailure is why the queue's last write failed and since when; empty once one succeeds.
+func (d *diskQueue) writeFailure() (string, time.Time) {
+	select {
+	case <-d.ready:
+	default:
+		return "", time.Time{}
+	}
+	st := d.q.Stats()
+	if st.WriteError == nil {
+		return "", time.Time{}
+	}
+	return st.WriteError.Error(), st.WriteFailingSince
+}
+
 // shutdown stops the opener and closes the files; call it once the workers have stopped.
 func (d *diskQueue) shutdown() error {
 	var err error

@@ -458,6 +458,10 @@ type Status struct {
 	// LockedFor is how long the disk queue has been waiting for its directory, held by another
 	// process or by the exporter it replaces (0 when open): it accepts nothing meanwhile.
 	LockedFor time.Duration
+	// WriteError is why the disk queue could not write the last batch it was given (its file
+	// system full, say), since WriteFailingSince; empty once a write succeeds.
+	WriteError        string
+	WriteFailingSince time.Time
 }
 
 // Status returns the health view.
@@ -466,6 +470,7 @@ func (s *Sender) Status() Status {
 	st.Durable, st.Refusing, st.Queued = s.keeper != nil, s.refusing.Load(), s.QueueLen()
 	if s.disk != nil {
 		st.LockedFor = s.disk.notOpenFor(time.Now())
+		st.WriteError, st.WriteFailingSince = s.disk.writeFailure()
 	}
 	return st
 }
