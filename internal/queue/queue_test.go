@@ -684,16 +684,6 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := Open(t.TempDir(), cfg, Settings{}); err == nil || !strings.Contains(err.Error(), "fsync") {
 		t.Fatalf("Open with a bad config = %v", err)
 	}
-	// A newer format version is refused, not misread.
-	dir := t.TempDir()
-	h := segHeader{firstID: 1}.encode()
-	le.PutUint32(h[8:], segVersion+1)
-	if err := os.WriteFile(filepath.Join(dir, segName(1)), h, 0o640); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Open(dir, testConfig(), Settings{}); !errors.Is(err, errNewerFormat) {
-		t.Fatalf("Open of a newer segment = %v", err)
-	}
 }
 
 // TestConcurrent runs producers and consumers (acking, nacking) against a small queue that

@@ -24,6 +24,17 @@ func (q *Queue) recover() error {
 		return err
 	}
 	acks, err := readAcks(q.dir)
+	if errors.Is(err, errNewerFormat) {
+		// Moved aside rather than refused: the records are delivered again (at least once), and a
+		// queue that cannot start would refuse everything new.
+		aside, qerr := quarantine(filepath.Join(q.dir, ackFile))
+		if qerr != nil {
+			return errors.Join(err, qerr)
+		}
+		q.log.Warn("queue: ack log of an unknown format version moved aside; every queued record will be delivered again",
+			"dir", q.dir, "err", err, "moved_to", aside)
+		acks, err = ackState{settled: map[uint64]struct{}{}}, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -44,10 +55,29 @@ func (q *Queue) recover() error {
 		prevID uint64
 		fx     effects
 	)
+	// Each segment's first id, when its header is readable: in two segments of consecutive
+	// sequence numbers the ids are consecutive too, so the next one's first id bounds what a
+	// damaged or truncated one held.
+	firsts := make([]uint64, len(seqs))
+	for i, seq := range seqs {
+		firsts[i] = readFirstID(filepath.Join(q.dir, segName(seq)))
+	}
+	nextFirst := func(i int) uint64 {
+		if i+1 < len(seqs) && seqs[i+1] == seqs[i]+1 {
+			return firsts[i+1]
+		}
+		return 0
+	}
 	q.nextSeq = 1
 	for i, seq := range seqs {
 		q.nextSeq = seq + 1
-		s, recs, err := q.recoverSegment(seq, i == len(seqs)-1, &prevID, &acks, &fx)
+		contiguous := i > 0 && seqs[i-1] == seq-1
+		from := prevID + 1
+		s, recs, err := q.recoverSegment(seq, i == len(seqs)-1, &prevID, nextFirst(i), &acks, &fx)
+		if errors.Is(err, errNewerFormat) {
+			q.quarantineSegment(seq, err, contiguous, from, nextFirst(i), &acks)
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -93,6 +123,11 @@ func (q *Queue) recover() error {
 
 	q.nextID = max(prevID+1, acks.minNext, 1)
 	q.lastID = q.nextID - 1
+	if len(seqs) > 0 && q.nextID != prevID+1 {
+		// Ids were skipped (settled or lost records at the end of the last segment): skip a
+		// sequence number too, so that the next Open does not take the gap for damage.
+		q.nextSeq++
+	}
 	q.ackMu.Lock()
 	err = q.checkpointLocked(q.durable())
 	q.ackMu.Unlock()
@@ -142,7 +177,7 @@ func removeSpares(dir string) error {
 // its damaged tail truncated: earlier ones were complete when the next was started, and their
 // payloads are verified when delivered. It returns a nil segment for an empty file, which a
 // crash during creation leaves behind and which is removed.
-func (q *Queue) recoverSegment(seq uint64, last bool, prevID *uint64, acks *ackState, fx *effects) (*segment, []scannedRecord, error) {
+func (q *Queue) recoverSegment(seq uint64, last bool, prevID *uint64, nextFirst uint64, acks *ackState, fx *effects) (*segment, []scannedRecord, error) {
 	path := filepath.Join(q.dir, segName(seq))
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -156,7 +191,7 @@ func (q *Queue) recoverSegment(seq uint64, last bool, prevID *uint64, acks *ackS
 	if size == 0 {
 		return nil, nil, errors.Join(f.Close(), os.Remove(path))
 	}
-	res, err := scanSegment(f, size, last, *prevID)
+	res, err := scanSegment(f, size, last, *prevID, nextFirst)
 	if err != nil {
 		return nil, nil, errors.Join(fmt.Errorf("queue: segment %s: %w", filepath.Base(path), err), f.Close())
 	}
@@ -180,6 +215,60 @@ func (q *Queue) recoverSegment(seq uint64, last bool, prevID *uint64, acks *ackS
 	s.written.Store(fileSize)
 	q.diskBytes += fileSize
 	return s, res.recs, nil
+}
+
+// quarantineSuffix marks a file moved aside because this version cannot read it.
+const quarantineSuffix = ".quarantined"
+
+// quarantine renames path aside and returns the new name.
+func quarantine(path string) (string, error) {
+	aside := path + quarantineSuffix
+	if err := os.Rename(path, aside); err != nil {
+		return "", fmt.Errorf("queue: move aside: %w", err)
+	}
+	return aside, nil
+}
+
+// quarantineSegment moves aside a segment whose header names a format version this one cannot
+// read (a newer version's file, or a damaged version field, which the header checksum does not
+// cover), counts it as damage, and lets the queue start without it. When both neighbours are
+// of consecutive sequence numbers, the ids it held are known and counted.
+func (q *Queue) quarantineSegment(seq uint64, cause error, contiguous bool, from, to uint64, acks *ackState) {
+	path := filepath.Join(q.dir, segName(seq))
+	var size int64
+	if fi, err := os.Stat(path); err == nil {
+		size = fi.Size()
+	}
+	aside, err := quarantine(path)
+	if err != nil {
+		aside = "(not moved: " + err.Error() + ")"
+	}
+	lost := int64(-1)
+	if contiguous && to > from {
+		lost = acks.unsettledIn(from, to)
+		q.corruptRecs += lost
+	}
+	q.corruptions++
+	q.corruptBytes += size
+	q.log.Warn("queue: segment of an unknown format version (written by a newer version, or damaged) moved aside; its records are not delivered",
+		"segment", path, "err", cause, "moved_to", aside, "bytes", size, "records_lost", lost,
+		"hint", "a newer version of this program can deliver them: move the file back under its old name and start that version")
+}
+
+// readFirstID is the first id in a segment's header, or 0 when it cannot be read.
+func readFirstID(path string) uint64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	b := make([]byte, segHeaderSize)
+	n, _ := f.ReadAt(b, 0)
+	h, ok, err := decodeSegHeader(b[:n])
+	if !ok || err != nil {
+		return 0
+	}
+	return h.firstID
 }
 
 // reportDamage counts and logs the damaged stretches of one segment.

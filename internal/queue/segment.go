@@ -148,19 +148,37 @@ type scanResult struct {
 // scanSegment reads the records of a segment of size bytes. With verify, payload checksums
 // are checked too (the last segment, where torn writes happen), and the bytes after a clean end
 // are searched for records that outlived lost writes; otherwise only headers are read and
-// payloads are checked when delivered. Records must carry ids above prevID. It never fails on
-// content: damage is reported in the result; only I/O errors and a segment of a newer format
-// version are returned.
-func scanSegment(r io.ReaderAt, size int64, verify bool, prevID uint64) (scanResult, error) {
+// payloads are checked when delivered. Records must carry ids above prevID. nextFirst, when
+// not 0, is the first id of the segment that followed this one: ids below it that the scan did
+// not find were cut off this segment's end. It never fails on content: damage is reported in
+// the result; only I/O errors and a segment of a newer format version are returned.
+func scanSegment(r io.ReaderAt, size int64, verify bool, prevID, nextFirst uint64) (scanResult, error) {
+	res, minID, err := scanRecords(r, size, verify, prevID)
+	if err != nil || nextFirst <= minID {
+		return res, err
+	}
+	// Records are missing from the end: the file was cut short (at a record boundary, or in
+	// a record, which the scan found as damage at the tail).
+	if n := len(res.damage); n > 0 && res.damage[n-1].end == size && res.damage[n-1].lostTo == 0 && res.damage[n-1].known == nil {
+		res.damage[n-1].lostFrom, res.damage[n-1].lostTo = minID, nextFirst
+	} else {
+		res.damage = append(res.damage, damage{off: size, end: size, lostFrom: minID, lostTo: nextFirst})
+	}
+	return res, nil
+}
+
+// scanRecords is scanSegment without the check against the next segment; it also returns the
+// lowest id the records after the scanned ones may have.
+func scanRecords(r io.ReaderAt, size int64, verify bool, prevID uint64) (scanResult, uint64, error) {
 	var res scanResult
 	hdr := make([]byte, segHeaderSize)
 	n, err := r.ReadAt(hdr, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return res, err
+		return res, 0, err
 	}
 	h, ok, err := decodeSegHeader(hdr[:n])
 	if err != nil {
-		return res, err
+		return res, 0, err
 	}
 	minID := prevID + 1
 	// A damaged header leaves the file's history unknown: take what follows the end of data
@@ -178,7 +196,7 @@ func scanSegment(r io.ReaderAt, size int64, verify bool, prevID uint64) (scanRes
 	for off < size {
 		h, status, err := sc.recordAt(off, verify, minID)
 		if err != nil {
-			return res, err
+			return res, minID, err
 		}
 		switch status {
 		case recOK:
@@ -200,11 +218,11 @@ func scanSegment(r io.ReaderAt, size int64, verify bool, prevID uint64) (scanRes
 			// one has its old contents after the marker.
 			if recycled || off+endMarkerSize >= size {
 				if !verify {
-					return res, nil
+					return res, minID, nil
 				}
 				next, h, err := sc.resync(off+1, minID)
 				if err != nil || next >= size {
-					return res, err
+					return res, minID, err
 				}
 				res.damage = append(res.damage, damage{off: off, end: next, lostFrom: minID, lostTo: h.id})
 				off = next
@@ -213,7 +231,7 @@ func scanSegment(r io.ReaderAt, size int64, verify bool, prevID uint64) (scanRes
 		}
 		next, h, err := sc.resync(off+1, minID)
 		if err != nil {
-			return res, err
+			return res, minID, err
 		}
 		d := damage{off: off, end: next}
 		if next < size {
@@ -222,7 +240,7 @@ func scanSegment(r io.ReaderAt, size int64, verify bool, prevID uint64) (scanRes
 		res.damage = append(res.damage, d)
 		off = next
 	}
-	return res, nil
+	return res, minID, nil
 }
 
 type recStatus int
