@@ -144,7 +144,7 @@ func (q *Queue) readRecord(r *record) (_ *recBuf, err error) {
 		}
 	}()
 	buf := rb.b
-	if n, err := r.seg.f.ReadAt(buf, r.off); err != nil {
+	if n, err := r.seg.fd().ReadAt(buf, r.off); err != nil {
 		if int64(n) < r.size && !errors.Is(err, os.ErrClosed) {
 			return nil, fmt.Errorf("%w: short read (%d of %d bytes): %w", errCorrupt, n, r.size, err)
 		}

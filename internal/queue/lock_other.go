@@ -19,3 +19,6 @@ func lockDir(dir string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// unlinked reports whether f's file has been deleted while open; this platform cannot tell.
+func unlinked(*os.File) bool { return false }

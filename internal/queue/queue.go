@@ -209,6 +209,7 @@ func Open(dir string, cfg Config, set Settings) (*Queue, error) {
 	if q.fsync == FsyncInterval {
 		q.wg.Go(q.runSyncer)
 	}
+	q.wg.Go(q.runFileCheck)
 	return q, nil
 }
 
@@ -323,12 +324,12 @@ func (q *Queue) append(ctx context.Context, rb *recBuf, h *recHeader, items int)
 func (q *Queue) writeRecord(buf []byte) (*segment, int64, error) {
 	s := q.active
 	off := s.size
-	_, err := s.f.WriteAt(buf, off)
+	_, err := s.fd().WriteAt(buf, off)
 	if err == nil {
 		q.writes.Add(1)
 		return s, off, nil
 	}
-	if terr := s.f.Truncate(off); terr != nil {
+	if terr := s.fd().Truncate(off); terr != nil {
 		err = errors.Join(err, terr)
 	} else {
 		q.mu.Lock()
@@ -378,7 +379,7 @@ func (q *Queue) reclaim() bool {
 // is cut to its header, which then names the next id as the first. A crash between the two
 // leaves a segment with no records, which recovery deletes. The caller holds wsem.
 func (q *Queue) resetActive(s *segment) error {
-	if err := s.f.Truncate(segHeaderSize); err != nil {
+	if err := s.fd().Truncate(segHeaderSize); err != nil {
 		return err
 	}
 	q.mu.Lock()
@@ -392,7 +393,7 @@ func (q *Queue) resetActive(s *segment) error {
 	s.synced = min(s.synced, segHeaderSize)
 	q.syncMu.Unlock()
 	// Overwriting the header's bytes needs no new space.
-	if _, err := s.f.WriteAt(segHeader{firstID: q.nextID}.encode(), 0); err != nil {
+	if _, err := s.fd().WriteAt(segHeader{firstID: q.nextID}.encode(), 0); err != nil {
 		return err
 	}
 	if !q.durable() {
@@ -400,7 +401,7 @@ func (q *Queue) resetActive(s *segment) error {
 	}
 	q.syncMu.Lock()
 	defer q.syncMu.Unlock()
-	return syncData(s.f)
+	return syncData(s.fd())
 }
 
 // noteWrite records whether the last append could write, for Stats, and says so in the log
@@ -518,7 +519,7 @@ func (q *Queue) rotate() error {
 	if old.alloc > old.size {
 		// A sealed segment ends at the end of its file: cut the end marker and, in a recycled
 		// file, the old contents.
-		if err := old.f.Truncate(old.size); err != nil {
+		if err := old.fd().Truncate(old.size); err != nil {
 			q.log.Warn("queue: truncate sealed segment", "segment", old.path, "err", err)
 		} else {
 			q.mu.Lock()
@@ -796,7 +797,7 @@ func (q *Queue) closeSegLocked(s *segment) error {
 		return nil
 	}
 	s.closed = true
-	return s.f.Close()
+	return s.closeFiles()
 }
 
 // syncTo makes s durable up to at least pos. Concurrent callers share one fsync: whoever
@@ -808,7 +809,7 @@ func (q *Queue) syncTo(s *segment, pos int64) error {
 		return nil
 	}
 	target := s.written.Load()
-	if err := syncData(s.f); err != nil {
+	if err := syncData(s.fd()); err != nil {
 		return err
 	}
 	q.syncs.Add(1)
@@ -876,12 +877,12 @@ func (q *Queue) Close() error {
 			continue
 		}
 		if s.written.Load() > s.synced {
-			if err := syncData(s.f); err != nil {
+			if err := syncData(s.fd()); err != nil {
 				errs = append(errs, fmt.Errorf("queue: fsync %s: %w", filepath.Base(s.path), err))
 			}
 		}
 		s.closed = true
-		errs = append(errs, s.f.Close())
+		errs = append(errs, s.closeFiles())
 	}
 	q.syncMu.Unlock()
 
@@ -900,7 +901,7 @@ func (q *Queue) Close() error {
 func (q *Queue) closeFiles() error {
 	var errs []error
 	for _, s := range q.segs {
-		errs = append(errs, s.f.Close())
+		errs = append(errs, s.fd().Close())
 	}
 	if q.acks != nil {
 		errs = append(errs, q.acks.Close())

@@ -141,7 +141,7 @@ func (q *Queue) recover() error {
 	q.nextSeq++
 	if q.durable() {
 		if err := syncDir(q.dir); err != nil {
-			return errors.Join(fmt.Errorf("queue: %w", err), s.f.Close())
+			return errors.Join(fmt.Errorf("queue: %w", err), s.fd().Close())
 		}
 	}
 	q.segs = append(q.segs, s)
@@ -211,7 +211,8 @@ func (q *Queue) recoverSegment(seq uint64, last bool, prevID *uint64, nextFirst 
 		}
 		fileSize = res.end
 	}
-	s := &segment{seq: seq, path: path, f: f, size: res.end, alloc: fileSize, sealed: true, synced: fileSize}
+	s := &segment{seq: seq, path: path, size: res.end, alloc: fileSize, sealed: true, synced: fileSize}
+	s.file.Store(f)
 	s.written.Store(fileSize)
 	q.diskBytes += fileSize
 	return s, res.recs, nil

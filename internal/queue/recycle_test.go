@@ -95,6 +95,7 @@ func TestRecycling(t *testing.T) {
 		t.Fatal(err)
 	}
 	q = openT(t, dir, cfg, Settings{})
+	defer q.Close()
 	if st := q.Stats(); st.Corruptions != 0 {
 		t.Fatalf("after a clean restart: %+v", st)
 	}

@@ -21,7 +21,10 @@ const (
 type segment struct {
 	seq  uint64
 	path string
-	f    *os.File
+	// file is replaced only when the file was deleted while open and is written back (see
+	// restoreFiles); the one it replaces stays open in retired until the segment closes.
+	file    atomic.Pointer[os.File]
+	retired []*os.File // guarded by Queue.syncMu
 
 	// size is the end of the last record. Written with both wsem and mu held (only the active
 	// segment grows), so it may be read under either.
@@ -47,6 +50,18 @@ type segment struct {
 	synced int64
 	// closed is set once f is closed; guarded by Queue.syncMu.
 	closed bool
+}
+
+func (s *segment) fd() *os.File { return s.file.Load() }
+
+// closeFiles closes the segment's file and any it replaced; the caller holds Queue.syncMu.
+func (s *segment) closeFiles() error {
+	errs := []error{s.fd().Close()}
+	for _, f := range s.retired {
+		errs = append(errs, f.Close())
+	}
+	s.retired = nil
+	return errors.Join(errs...)
 }
 
 func segName(seq uint64) string { return fmt.Sprintf("%020d%s", seq, segSuffix) }
@@ -89,7 +104,8 @@ func createSegment(dir string, seq, firstID uint64) (*segment, error) {
 	if _, err := f.WriteAt(hdr, 0); err != nil {
 		return nil, errors.Join(fmt.Errorf("queue: write segment header: %w", err), f.Close(), os.Remove(path))
 	}
-	s := &segment{seq: seq, path: path, f: f, size: segHeaderSize, alloc: int64(len(hdr))}
+	s := &segment{seq: seq, path: path, size: segHeaderSize, alloc: int64(len(hdr))}
+	s.file.Store(f)
 	s.written.Store(s.alloc)
 	return s, nil
 }
@@ -115,7 +131,8 @@ func recycleSegment(dir, sparePath string, spareAlloc int64, seq, firstID uint64
 	if err := os.Rename(sparePath, path); err != nil {
 		return nil, errors.Join(err, f.Close())
 	}
-	s := &segment{seq: seq, path: path, f: f, size: segHeaderSize, alloc: max(spareAlloc, int64(len(hdr)))}
+	s := &segment{seq: seq, path: path, size: segHeaderSize, alloc: max(spareAlloc, int64(len(hdr)))}
+	s.file.Store(f)
 	s.written.Store(int64(len(hdr)))
 	return s, nil
 }
