@@ -2,6 +2,8 @@ package file_test
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -245,5 +248,42 @@ func TestLifecycleAndErrors(t *testing.T) {
 		if err := tc.cfg.Validate(); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("Validate(%+v): %v, want %s", tc.cfg, err, tc.want)
 		}
+	}
+}
+
+// Strings that are not valid UTF-8 (OTLP senders do send them) are written with U+FFFD in
+// their place, so every line is valid JSON for strict readers; the rest of the line is kept.
+func TestInvalidUTF8WrittenAsReplacement(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "traces.jsonl")
+	exp, _ := newExporter(t, file.Config{Path: path})
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "svc\xff\xfe")
+	sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	sp.SetName("GET /caf\xc3")
+	sp.Attributes().PutStr("ok", "valid ünïcode")
+	if err := exp.Consume(t.Context(), testutil.TracesBatch(td)); err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !utf8.Valid(data) || !json.Valid(bytes.TrimSpace(data)) {
+		t.Fatalf("line is not valid UTF-8 JSON: %q", data)
+	}
+	got, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(bytes.TrimSpace(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs = got.ResourceSpans().At(0)
+	name, _ := rs.Resource().Attributes().Get("service.name")
+	sp = rs.ScopeSpans().At(0).Spans().At(0)
+	ok, _ := sp.Attributes().Get("ok")
+	if name.Str() != "svc\uFFFD" || sp.Name() != "GET /caf\uFFFD" || ok.Str() != "valid ünïcode" {
+		t.Fatalf("read back %q, %q, %q", name.Str(), sp.Name(), ok.Str())
 	}
 }

@@ -3,8 +3,10 @@
 package otlpmsg
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
@@ -87,7 +89,13 @@ func ToJSON(sig pipeline.Signal, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.MarshalJSON()
+	line, err := r.MarshalJSON()
+	if err != nil || utf8.Valid(line) {
+		return line, err
+	}
+	// OTLP senders do send strings that are not UTF-8, and pdata writes their bytes as they
+	// are; JSON must be UTF-8, so each run of bad bytes becomes U+FFFD (as encoding/json does).
+	return bytes.ToValidUTF8(line, []byte("\uFFFD")), nil
 }
 
 // CountResources counts the resource entries of a protobuf request without decoding them:
