@@ -37,7 +37,8 @@ type Queue interface {
 	// Discard is called once the workers stopped: it returns the batches that will be lost so
 	// that the sender counts them. A durable queue keeps its contents and returns nil.
 	Discard() []pipeline.Batch
-	// Len and Cap are the queued items and the item capacity, for the queue gauge.
+	// Len and Cap are the queued items (being sent included) and the item capacity, for the
+	// queue gauge.
 	Len() int
 	Cap() int
 }
@@ -60,6 +61,7 @@ type MemoryQueue struct {
 	mu       sync.Mutex
 	batches  []pipeline.Batch // guarded by mu; oldest first
 	items    int              // guarded by mu
+	sending  int              // guarded by mu; items of batches taken by Get and not yet Done
 	bytes    int64            // guarded by mu
 	closed   bool             // guarded by mu
 	notEmpty chan struct{}    // guarded by mu; closed and replaced when a batch is added or on Close
@@ -219,8 +221,12 @@ func (q *MemoryQueue) Get(ctx context.Context) (Item, error) {
 		}
 	}
 	b := q.popLocked()
+	q.sending += b.Items
 	q.mu.Unlock()
 	return Item{Batch: b, Done: func(handled bool) {
+		q.mu.Lock()
+		q.sending -= b.Items
+		q.mu.Unlock()
 		if !handled {
 			q.putBack(b)
 			return
@@ -267,11 +273,12 @@ func (q *MemoryQueue) Discard() []pipeline.Batch {
 	return out
 }
 
-// Len implements Queue.
+// Len implements Queue: the items queued and those being sent, so that the queue gauge shows
+// what a crash or a shutdown now would put at risk, as a disk queue's does.
 func (q *MemoryQueue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.items
+	return q.items + q.sending
 }
 
 // Cap implements Queue.
