@@ -42,9 +42,21 @@ func (q *Queue) finish(d Delivery, ack bool) error {
 		q.mu.Unlock()
 		return ErrClosed
 	}
-	if r.state != stateInFlight || r.attempt != d.attempt {
+	if (r.state != stateInFlight && r.state != stateEvicted) || r.attempt != d.attempt {
 		q.mu.Unlock()
 		return ErrNotInFlight
+	}
+	if r.state == stateEvicted {
+		// drop_oldest took it off disk while it was delivered: delivered now, or lost.
+		var fx effects
+		q.releaseLocked(r)
+		r.state = stateSettled
+		delete(q.offDisk, r)
+		if !ack {
+			q.countDropLocked(r, DropQueueFull, &fx)
+		}
+		q.mu.Unlock()
+		return q.apply(&fx)
 	}
 	if ack {
 		var fx effects
@@ -101,11 +113,22 @@ func (q *Queue) Get(ctx context.Context) (Delivery, error) {
 		r.attempt++
 		q.inflight++
 		rb, attempt := r.buf, r.attempt
+		r.reading = rb == nil
 		q.mu.Unlock()
 
 		if rb == nil {
 			var err error
-			if rb, err = q.readRecord(r); err != nil {
+			rb, err = q.readRecord(r)
+			q.mu.Lock()
+			r.reading = false
+			if err == nil {
+				r.lent = rb // pooled again when the delivery is settled or given back
+				if q.drop {
+					q.wakeLocked(&q.spaceCh, &q.spaceWaiters) // it can be taken off disk now
+				}
+			}
+			q.mu.Unlock()
+			if err != nil {
 				if errors.Is(err, errCorrupt) {
 					q.dropCorrupt(r, attempt, err)
 					continue
@@ -117,9 +140,6 @@ func (q *Queue) Get(ctx context.Context) (Delivery, error) {
 				q.log.Error("queue: read failed", "segment", r.seg.path, "offset", r.off, "err", err)
 				return Delivery{}, fmt.Errorf("queue: read record %d: %w", r.id, err)
 			}
-			q.mu.Lock()
-			r.lent = rb // pooled again when the delivery is settled or given back
-			q.mu.Unlock()
 		}
 		return Delivery{
 			Batch:    pipeline.Batch{Signal: r.signal, Body: rb.b[recHeaderSize:r.size], Items: r.items},
@@ -237,7 +257,7 @@ func (q *Queue) checkpointLocked(durable bool) error {
 	var settled []uint64
 	for _, s := range q.segs {
 		for _, r := range s.recs[s.head:] {
-			if r.state == stateSettled && r.id > watermark {
+			if !r.onDisk() && r.id > watermark {
 				settled = append(settled, r.id)
 			}
 		}

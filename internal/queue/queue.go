@@ -61,7 +61,13 @@ const (
 	stateReady recState = iota
 	stateInFlight
 	stateSettled
+	// stateEvicted is a record in flight that drop_oldest took off disk to make room: its
+	// consumer still holds it, an Ack delivers it, a Nack drops it (counted).
+	stateEvicted
 )
+
+// onDisk reports whether the record still holds its place in the files.
+func (r *record) onDisk() bool { return r.state == stateReady || r.state == stateInFlight }
 
 // record is the in-memory index entry of one queued item.
 type record struct {
@@ -78,6 +84,7 @@ type record struct {
 	attempt uint32  // deliveries so far, to reject a stale Ack after a Nack
 	buf     *recBuf // header and payload while kept in memory; nil when only on disk
 	lent    *recBuf // read back from disk for the delivery in flight
+	reading bool    // in flight and being read back from disk
 }
 
 // spare is a settled segment file kept to be recycled: writing over pages already in the page
@@ -128,6 +135,7 @@ type Queue struct {
 	mem          deque[*record] // records that may hold data, oldest first
 	records      int
 	inflight     int
+	offDisk      map[*record]struct{} // in flight, taken off disk by drop_oldest
 	items        int64
 	diskBytes    int64
 	memBytes     int64
@@ -490,9 +498,8 @@ func (q *Queue) waitSpace(ctx context.Context, size int64) error {
 			continue
 		}
 		if q.drop {
-			if r, ok := q.ready.popFront(); ok {
-				var fx effects
-				q.dropLocked(r, DropQueueFull, &fx)
+			var fx effects
+			if q.dropOldestLocked(&fx) {
 				q.mu.Unlock()
 				q.apply(&fx)
 				continue
@@ -511,6 +518,23 @@ func (q *Queue) waitSpace(ctx context.Context, size int64) error {
 				ErrFull, disk, q.lim.maxDisk, need, context.Cause(ctx)), FullRetryDelay)
 		}
 	}
+}
+
+// dropOldestLocked drops the oldest record on disk, reporting whether there was one to drop.
+// When a delivery holds it (a sender retrying a merged export against an upstream that is
+// down, say), it is taken off disk and its delivery goes on from memory, deciding whether it
+// was lost. Sparing it would keep the oldest data and drop everything newer, and make every Put
+// wait once deliveries hold the space.
+func (q *Queue) dropOldestLocked(fx *effects) bool {
+	if r := q.oldestLocked(); r != nil && r.state == stateInFlight && !r.reading {
+		q.takeOffDiskLocked(r, fx)
+		return true
+	}
+	if r, ok := q.ready.popFront(); ok {
+		q.dropLocked(r, DropQueueFull, fx)
+		return true
+	}
+	return false // only a record being read back from disk is left: Get wakes the waiter
 }
 
 // rotate seals the active segment and starts the next; the caller holds wsem.
@@ -658,11 +682,17 @@ type effects struct {
 
 // settleLocked marks r done: acknowledged or dropped.
 func (q *Queue) settleLocked(r *record, fx *effects) {
-	if r.state == stateInFlight {
+	q.releaseLocked(r)
+	r.state = stateSettled
+	q.leaveDiskLocked(r, fx)
+}
+
+// releaseLocked gives back the memory of r: only the consumer that settled it could still hold
+// it, and it is done with it.
+func (q *Queue) releaseLocked(r *record) {
+	if r.state == stateInFlight || r.state == stateEvicted {
 		q.inflight--
 	}
-	r.state = stateSettled
-	// Only the consumer that acknowledged could still hold these, and it is done with them.
 	if r.buf != nil {
 		q.memBytes -= int64(cap(r.buf.b))
 		q.memRecs--
@@ -671,6 +701,22 @@ func (q *Queue) settleLocked(r *record, fx *effects) {
 	}
 	q.pool.put(r.lent)
 	r.lent = nil
+}
+
+// takeOffDiskLocked takes the in-flight record r off disk (drop_oldest): it is settled in the
+// ack log and its segment may go, but its buffers stay with the consumer until Ack or Nack.
+func (q *Queue) takeOffDiskLocked(r *record, fx *effects) {
+	r.state = stateEvicted
+	if q.offDisk == nil {
+		q.offDisk = make(map[*record]struct{})
+	}
+	q.offDisk[r] = struct{}{}
+	q.leaveDiskLocked(r, fx)
+}
+
+// leaveDiskLocked removes r from the queue's files and counts: its id goes to the ack log and
+// its segment is deleted once nothing in it is left.
+func (q *Queue) leaveDiskLocked(r *record, fx *effects) {
 	q.records--
 	q.items -= int64(r.items)
 	fx.settled = append(fx.settled, r.id)
@@ -684,7 +730,7 @@ func (q *Queue) settleLocked(r *record, fx *effects) {
 // oldestLocked returns the unsettled record with the lowest id, or nil.
 func (q *Queue) oldestLocked() *record {
 	for _, s := range q.segs {
-		for s.head < len(s.recs) && s.recs[s.head].state == stateSettled {
+		for s.head < len(s.recs) && !s.recs[s.head].onDisk() {
 			s.head++
 		}
 		if s.head < len(s.recs) {
@@ -696,12 +742,17 @@ func (q *Queue) oldestLocked() *record {
 
 // dropLocked settles r as lost for reason, counting it.
 func (q *Queue) dropLocked(r *record, reason string, fx *effects) {
+	q.countDropLocked(r, reason, fx)
+	q.settleLocked(r, fx)
+}
+
+// countDropLocked counts r as lost for reason.
+func (q *Queue) countDropLocked(r *record, reason string, fx *effects) {
 	c := q.dropped[reason]
 	c.Records++
 	c.Items += int64(r.items)
 	q.dropped[reason] = c
 	fx.drops = append(fx.drops, Drop{Reason: reason, Signal: r.signal, Items: r.items, Bytes: int(r.size - recHeaderSize)})
-	q.settleLocked(r, fx)
 }
 
 // deleteSegLocked schedules the removal of a segment whose records are all settled, or keeps
@@ -862,7 +913,18 @@ func (q *Queue) Close() error {
 	}
 	q.closed = true
 	close(q.closedCh)
+	// Records drop_oldest took off disk while they were delivered are not coming back.
+	var fx effects
+	for r := range q.offDisk {
+		q.countDropLocked(r, DropQueueFull, &fx)
+	}
+	q.offDisk = nil
 	q.mu.Unlock()
+	for _, d := range fx.drops {
+		if q.onDrop != nil {
+			q.onDrop(d)
+		}
+	}
 	close(q.stop)
 	q.wg.Wait()
 	q.wsem <- struct{}{} // wait out an append in progress; never released

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -547,6 +548,90 @@ func TestDropOldestSparesInFlight(t *testing.T) {
 	}
 	if st := q.Stats(); st.Dropped[DropQueueFull].Records == 0 {
 		t.Fatal("nothing dropped")
+	}
+}
+
+// With drop_oldest, records being delivered cannot make a Put wait: when only they hold the
+// space, the oldest are taken off disk; an Ack still delivers them, a Nack or a Close counts
+// them dropped, and a restart does not deliver them again.
+func TestDropOldestTakesInFlightOffDisk(t *testing.T) {
+	for _, memory := range []int64{64 << 10, 1} { // bodies kept in memory, or read back from disk
+		t.Run(fmt.Sprintf("max_memory_bytes=%d", memory), func(t *testing.T) {
+			cfg := testConfig()
+			cfg.MaxDiskBytes = 3 * 4096
+			cfg.MaxMemoryBytes = memory
+			cfg.FullPolicy = FullDropOldest
+			var mu sync.Mutex
+			var cb Counts
+			dir := t.TempDir()
+			q := openT(t, dir, cfg, Settings{OnDrop: func(d Drop) {
+				mu.Lock()
+				defer mu.Unlock()
+				cb.Records++
+				cb.Items += int64(d.Items)
+			}})
+			const inFlight = 10
+			for i := range inFlight {
+				mustPut(t, q, batch(i, 900))
+			}
+			var held []Delivery
+			for range inFlight {
+				held = append(held, mustGet(t, q))
+			}
+			// A done context: a Put that would wait fails at once.
+			done, cancel := context.WithCancel(context.Background())
+			cancel()
+			for i := inFlight; i < inFlight+20; i++ {
+				if err := q.Put(done, batch(i, 900)); err != nil {
+					t.Fatalf("Put %d with every older record in flight: %v", i, err)
+				}
+				if st := q.Stats(); st.DiskBytes > cfg.MaxDiskBytes {
+					t.Fatalf("disk %d, bound %d", st.DiskBytes, cfg.MaxDiskBytes)
+				}
+			}
+			for i, d := range held {
+				if got := int(le.Uint32(d.Body)); got != i || !bytes.Equal(d.Body, payload(i, 900)) {
+					t.Fatalf("in-flight delivery %d changed under its consumer (reads %d)", i, got)
+				}
+			}
+			// Half of them delivered, two given back, the rest still out when the queue closes.
+			for _, d := range held[:5] {
+				if err := d.Ack(); err != nil {
+					t.Fatalf("Ack of a record taken off disk: %v", err)
+				}
+			}
+			for _, d := range held[5:7] {
+				if err := d.Nack(); err != nil {
+					t.Fatalf("Nack: %v", err)
+				}
+			}
+			st := q.Stats()
+			if st.InFlight != 3 {
+				t.Fatalf("in flight %d, want 3", st.InFlight)
+			}
+			if err := q.Close(); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			got := cb
+			mu.Unlock()
+			q = openT(t, dir, cfg, Settings{})
+			defer q.Close()
+			kept := drainIDs(t, q)
+			if len(kept) == 0 || slices.ContainsFunc(kept, func(id int) bool { return id < inFlight }) {
+				t.Fatalf("after a restart delivered %v: a record taken off disk came back, or nothing was kept", kept)
+			}
+			// Every record is accounted for once: delivered (5), kept, or counted dropped.
+			var wantItems int64
+			for i := range inFlight + 20 {
+				if i >= 5 && !slices.Contains(kept, i) {
+					wantItems += int64(i + 1)
+				}
+			}
+			if int(got.Records)+5+len(kept) != inFlight+20 || got.Items != wantItems {
+				t.Fatalf("dropped %+v, delivered 5, kept %d of %d; want dropped items %d", got, len(kept), inFlight+20, wantItems)
+			}
+		})
 	}
 }
 

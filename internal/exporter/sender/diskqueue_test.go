@@ -436,3 +436,48 @@ func TestDiskQueueReportsLockedDirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestDiskQueueDropOldestNeverWaitsForDeliveries: with drop_oldest, deliveries stuck against an
+// upstream that does not answer hold every byte of the disk queue, and still no batch offered is
+// refused: the oldest are taken off disk, and once the upstream answers they are delivered
+// (exported, not counted dropped).
+func TestDiskQueueDropOldestNeverWaitsForDeliveries(t *testing.T) {
+	cfg := sender.Config{Queue: diskQueue(t.TempDir()), Retry: fastRetry()}
+	cfg.Queue.FullPolicy = sender.PolicyDropOldest
+	cfg.Queue.BlockTimeout = 0 // a Put that would wait is refused at once
+	cfg.Queue.NumConsumers = 32
+	started := make(chan struct{}, 1000)
+	up := make(chan struct{})
+	next := &fakeNext{fn: func(ctx context.Context, _ int, _ pipeline.Batch) error {
+		started <- struct{}{}
+		select {
+		case <-up:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+	s, m := newSender(t, next, cfg)
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	body := pipeline.Batch{Signal: pipeline.SignalTraces, Body: make([]byte, 3000), Items: 2}
+	const total = 30 // in flight at once, more than the 64 KiB of disk holds
+	for i := range total {
+		if err := s.Consume(t.Context(), body); err != nil {
+			t.Fatalf("batch %d refused while deliveries hold the queue: %v", i, err)
+		}
+		<-started // taken by a consumer: in flight
+	}
+	close(up)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := read(t, m)
+	_, kept := diskCounts(t, m)
+	if c.exported != 2*total || c.queueFull != 0 || kept != 0 {
+		t.Errorf("exported %v, dropped %v (queue_full), kept %v: want all %d delivered", c.exported, c.queueFull, kept, 2*total)
+	}
+}
