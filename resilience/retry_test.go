@@ -311,3 +311,53 @@ func slicesEqual[T comparable](a, b []T) bool {
 	}
 	return true
 }
+
+// TestRetryWake: Wake ends the waits in progress, so calls that failed during an outage try
+// again together as soon as the destination is known to be back, not one by one as their
+// backoffs run out.
+func TestRetryWake(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := retryConfig()
+		cfg.MaxAttempts = 10
+		cfg.BaseDelay, cfg.MaxDelay = time.Second, 30*time.Second
+		r := newRetry(t, cfg)
+		start := time.Now()
+		done := make(chan time.Duration, 3)
+		for i := range 3 {
+			go func() {
+				a := &attempts{fail: 3 + i, err: errBoom} // staggered: different backoffs
+				if err := r.Execute(t.Context(), a.fn); err != nil {
+					t.Error(err)
+				}
+				done <- time.Since(start)
+			}()
+		}
+		time.Sleep(2500 * time.Millisecond) // fake time: each has failed twice and waits
+		synctest.Wait()
+		r.Wake()
+		// Woken, each tries again now; the one whose failures are not over waits again.
+		var got []time.Duration
+		synctest.Wait()
+		for len(done) > 0 {
+			got = append(got, <-done)
+		}
+		if len(got) != 0 {
+			t.Fatalf("finished %v before they could have succeeded", got)
+		}
+		r.Wake() // second round: attempt 4 succeeds for the first
+		synctest.Wait()
+		r.Wake()
+		synctest.Wait()
+		r.Wake()
+		synctest.Wait()
+		for range 3 {
+			got = append(got, <-done)
+		}
+		for _, d := range got {
+			if d != 2500*time.Millisecond {
+				t.Fatalf("finished at %v, want all at 2.5s when woken (without Wake: 7s, 15s, 31s)", got)
+			}
+		}
+		r.Wake() // nobody waits: a no-op
+	})
+}
