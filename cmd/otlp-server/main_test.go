@@ -277,6 +277,12 @@ func TestCheckConfigFindsWhatStartupRejects(t *testing.T) {
 			"[pipelines.traces]\nreceivers = [\"otlp\"]\nexporters = [\"otlp\"]\n", "exporters.otlp: tls.ca_file"},
 		{"listen clash", strings.Replace(recv(""), "127.0.0.1:14318", "localhost:14317", 1),
 			"receivers.otlp.grpc.endpoint and receivers.otlp.http.endpoint both listen on port 14317"},
+		{"admin certificate missing", strings.Replace(recv(""), "[admin]\n", "[admin]\n"+tlsKeys(filepath.Join(dir, "nope.pem"), a.KeyFile)+"\n", 1),
+			"admin.tls.cert_file"},
+		{"admin token file empty", strings.Replace(recv(""), "[admin]\n", fmt.Sprintf("[admin]\nauth = { bearer_token_file = %q }\n", empty), 1),
+			"admin.auth.bearer_token_file"},
+		{"admin token empty", strings.Replace(recv(""), "[admin]\n", "[admin]\nauth = { bearer_token = \"\" }\n", 1),
+			"admin.auth.bearer_token: empty secret"},
 		{"admin on every interface clashes", strings.Replace(recv(""), "127.0.0.1:18080", "0.0.0.0:14318", 1),
 			"admin.endpoint and receivers.otlp.http.endpoint both listen on port 14318"},
 	} {

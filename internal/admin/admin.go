@@ -5,6 +5,7 @@ package admin
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,11 +18,14 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/netutil"
+
+	"github.com/otlp-dev/otlp/internal/serverconf"
 )
 
 // Config is the [admin] section.
@@ -34,6 +38,12 @@ type Config struct {
 	// a flood of idle connections to it cannot use up the file descriptors the receivers need;
 	// further connections wait in the kernel's backlog.
 	MaxConnections int `toml:"max_connections"`
+	// TLS serves the admin port over HTTPS (client certificates required with client_ca_file).
+	TLS serverconf.TLS `toml:"tls"`
+	// Auth requires a bearer token (or, for a browser, HTTP basic auth with the token as the
+	// password) on every route but /health and /ready, which orchestrators' probes call; /ready
+	// then tells an unauthenticated caller only whether the server is ready, not why.
+	Auth serverconf.Auth `toml:"auth"`
 }
 
 // DefaultMaxConnections is the admin port's default connection bound: dashboards, probes and
@@ -60,8 +70,25 @@ func (c Config) Validate() error {
 	if c.MaxConnections < 0 {
 		return fmt.Errorf("max_connections: must be >= 0, got %d", c.MaxConnections)
 	}
+	return errors.Join(c.TLS.Validate(), c.Auth.Validate())
+}
+
+// CheckFiles reads the TLS and token files as Start would, for --check-config.
+func (c Config) CheckFiles() error {
+	if c.Endpoint == "" {
+		return nil
+	}
+	if _, err := c.TLS.Load(); err != nil {
+		return fmt.Errorf("admin.%w", err)
+	}
+	if _, err := serverconf.NewBearer(c.Auth); err != nil {
+		return fmt.Errorf("admin.%w", err)
+	}
 	return nil
 }
+
+// Files returns the certificate, key, CA and token files the admin port reads.
+func (c Config) Files() []string { return append(c.TLS.Files(), c.Auth.Files()...) }
 
 // Check is one named readiness condition.
 type Check struct {
@@ -94,10 +121,15 @@ type Server struct {
 	set     Settings
 	started time.Time
 
-	mu  sync.Mutex
-	srv *http.Server  // guarded by mu
-	ln  net.Listener  // guarded by mu
-	end chan struct{} // guarded by mu; closed when Serve returned
+	// Read per connection and per request, so that a reload swaps them for the next ones.
+	tls    atomic.Pointer[tls.Config]
+	bearer atomic.Pointer[serverconf.Bearer]
+
+	mu    sync.Mutex
+	srv   *http.Server  // guarded by mu
+	ln    net.Listener  // guarded by mu
+	end   chan struct{} // guarded by mu; closed when Serve returned
+	files string        // guarded by mu; digest of the TLS and token files loaded
 }
 
 // New builds the server; Start binds it.
@@ -116,16 +148,76 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /ready", s.ready)
-	mux.Handle("GET /metrics", gzipStateless(promhttp.HandlerFor(s.set.Gatherer, promhttp.HandlerOpts{ErrorLog: slogErrorLog{s.set.Logger}, DisableCompression: true})))
-	mux.HandleFunc("GET /{$}", s.console)
+	mux.Handle("GET /metrics", s.private(gzipStateless(promhttp.HandlerFor(s.set.Gatherer, promhttp.HandlerOpts{ErrorLog: slogErrorLog{s.set.Logger}, DisableCompression: true}))))
+	mux.Handle("GET /{$}", s.private(http.HandlerFunc(s.console)))
 	if s.cfg.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/", s.private(http.HandlerFunc(pprof.Index)))
+		mux.Handle("/debug/pprof/cmdline", s.private(http.HandlerFunc(pprof.Cmdline)))
+		mux.Handle("/debug/pprof/profile", s.private(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("/debug/pprof/symbol", s.private(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("/debug/pprof/trace", s.private(http.HandlerFunc(pprof.Trace)))
 	}
 	return mux
+}
+
+// authorized reports whether r carries the admin token: as a bearer token, or as the password
+// of HTTP basic auth (what a browser can send), any user name. True when auth is off.
+func (s *Server) authorized(r *http.Request) bool {
+	b := s.bearer.Load()
+	if b == nil || !b.On() {
+		return true
+	}
+	if _, pass, ok := r.BasicAuth(); ok {
+		return b.Allow("Bearer " + pass)
+	}
+	return b.Allow(r.Header.Get("Authorization"))
+}
+
+// private answers 401 to a request without the admin token.
+func (s *Server) private(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			w.Header().Add("WWW-Authenticate", `Bearer realm="otlp admin"`)
+			w.Header().Add("WWW-Authenticate", `Basic realm="otlp admin"`)
+			http.Error(w, "401 unauthorized: this admin port requires its token (Authorization: Bearer <token>, or basic auth with the token as the password)", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// load reads the TLS and token files. Nothing changes when one fails.
+func (s *Server) load() error {
+	tc, err := s.cfg.TLS.Load()
+	if err != nil {
+		return fmt.Errorf("admin.%w", err)
+	}
+	b, err := serverconf.NewBearer(s.cfg.Auth)
+	if err != nil {
+		return fmt.Errorf("admin.%w", err)
+	}
+	if tc != nil {
+		tc.NextProtos = []string{"h2", "http/1.1"}
+	}
+	s.tls.Store(tc)
+	s.bearer.Store(&b)
+	s.files = serverconf.Digest(s.cfg.Files())
+	return nil
+}
+
+// ReloadFiles reads the TLS and token files again if they changed since they were loaded (a
+// rotated certificate or token): new connections and requests use them. On an error the files
+// in use stay. It reports whether anything was reloaded.
+func (s *Server) ReloadFiles() (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil || serverconf.Digest(s.cfg.Files()) == s.files {
+		return false, nil
+	}
+	if err := s.load(); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Start binds the listener and serves in the background.
@@ -135,6 +227,9 @@ func (s *Server) Start(context.Context) error {
 	if s.cfg.Endpoint == "" || s.srv != nil {
 		return nil
 	}
+	if err := s.load(); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", s.cfg.Endpoint)
 	if err != nil {
 		return fmt.Errorf("admin: listen on %s: %w", s.cfg.Endpoint, err)
@@ -142,11 +237,18 @@ func (s *Server) Start(context.Context) error {
 	if s.cfg.MaxConnections > 0 {
 		ln = netutil.LimitListener(ln, s.cfg.MaxConnections)
 	}
+	if s.tls.Load() != nil {
+		ln = tls.NewListener(ln, &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return s.tls.Load(), nil
+		}})
+	}
 	s.started = time.Now()
 	s.ln = ln
 	// No WriteTimeout: a CPU profile streams for its whole duration.
 	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10}
+		IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10,
+		// Handshake failures are the client's to report (a plaintext probe of an HTTPS port).
+		ErrorLog: slog.NewLogLogger(s.set.Logger.Handler(), slog.LevelDebug)}
 	s.end = make(chan struct{})
 	go func(srv *http.Server, end chan struct{}) {
 		defer close(end)
@@ -154,7 +256,11 @@ func (s *Server) Start(context.Context) error {
 			s.set.Logger.Error("admin server stopped", "error", err)
 		}
 	}(s.srv, s.end)
-	s.set.Logger.Info("admin listening", "endpoint", ln.Addr().String())
+	scheme := "http"
+	if s.tls.Load() != nil {
+		scheme = "https"
+	}
+	s.set.Logger.Info("admin listening", "endpoint", ln.Addr().String(), "scheme", scheme, "auth", s.bearer.Load().On(), "pprof", s.cfg.Pprof)
 	return nil
 }
 
@@ -197,6 +303,10 @@ func (s *Server) report(ctx context.Context) Report {
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	rep := s.report(r.Context())
+	if !s.authorized(r) {
+		// A probe needs the answer; the details (endpoints, errors) are for the token holder.
+		rep.Checks = []Check{}
+	}
 	code := http.StatusOK
 	if !rep.Ready {
 		code = http.StatusServiceUnavailable

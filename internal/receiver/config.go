@@ -5,6 +5,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/otlp-dev/otlp/internal/serverconf"
 )
 
 // Config is the user-facing configuration of the OTLP receiver ([receivers.otlp] in TOML).
@@ -45,21 +47,10 @@ type HTTPConfig struct {
 }
 
 // TLSConfig configures server-side TLS for both transports.
-type TLSConfig struct {
-	CertFile string `toml:"cert_file"`
-	KeyFile  string `toml:"key_file"`
-	// ClientCAFile, when set, makes client certificates signed by these CAs mandatory (mTLS).
-	ClientCAFile string `toml:"client_ca_file"`
-	// MinVersion is "1.2" (default) or "1.3".
-	MinVersion string `toml:"min_version"`
-}
+type TLSConfig = serverconf.TLS
 
 // AuthConfig configures bearer-token authentication. At most one field may be set.
-type AuthConfig struct {
-	BearerToken string `toml:"bearer_token" secret:"true"`
-	// BearerTokenFile holds the token; surrounding white space is ignored.
-	BearerTokenFile string `toml:"bearer_token_file" secret:"true"`
-}
+type AuthConfig = serverconf.Auth
 
 // Default limits.
 const (
@@ -128,23 +119,7 @@ func (c Config) Validate() error {
 		}
 	}
 
-	t := c.TLS
-	switch {
-	case t.CertFile != "" && t.KeyFile == "":
-		bad("tls.key_file", "required when cert_file is set")
-	case t.KeyFile != "" && t.CertFile == "":
-		bad("tls.cert_file", "required when key_file is set")
-	}
-	if t.ClientCAFile != "" && t.CertFile == "" {
-		bad("tls.client_ca_file", "requires cert_file and key_file (mTLS needs server TLS)")
-	}
-	if _, ok := tlsVersions[t.MinVersion]; !ok {
-		bad("tls.min_version", strconv.Quote(t.MinVersion)+` is not supported (want "1.2" or "1.3")`)
-	}
-
-	if c.Auth.BearerToken != "" && c.Auth.BearerTokenFile != "" {
-		bad("auth.bearer_token_file", "cannot be set together with auth.bearer_token")
-	}
+	errs = append(errs, c.TLS.Validate(), c.Auth.Validate())
 	return errors.Join(errs...)
 }
 
@@ -162,11 +137,5 @@ func checkEndpoint(ep string) error {
 // Files returns the paths of the files the receiver reads at start (TLS certificate, key and
 // client CA, token file), so that a reload can tell a rotated file from an unchanged one.
 func (c Config) Files() []string {
-	var out []string
-	for _, f := range []string{c.TLS.CertFile, c.TLS.KeyFile, c.TLS.ClientCAFile, c.Auth.BearerTokenFile} {
-		if f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
+	return append(c.TLS.Files(), c.Auth.Files()...)
 }

@@ -133,9 +133,9 @@ func (r *Receiver) handleGRPC(ctx context.Context, sig pipeline.Signal, dec func
 }
 
 func (r *Receiver) exportGRPC(ctx context.Context, sig pipeline.Signal, dec func(any) error) outcome {
-	if r.auth.on {
+	if r.auth.On() {
 		md, _ := metadata.FromIncomingContext(ctx)
-		if v := md.Get("authorization"); len(v) != 1 || !r.auth.allow(v[0]) {
+		if v := md.Get("authorization"); len(v) != 1 || !r.auth.Allow(v[0]) {
 			r.metrics.Error(transportGRPC, sig, "unauthenticated")
 			return failure(codes.Unauthenticated, "missing or invalid bearer token")
 		}

@@ -118,7 +118,7 @@ func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request, sig pipe
 		r.metrics.Error(transportHTTP, sig, "method")
 		return httpFailure(http.StatusMethodNotAllowed, codes.Unimplemented, "method "+req.Method+" not allowed, use POST")
 	}
-	if !r.auth.allow(req.Header.Get("Authorization")) {
+	if !r.auth.Allow(req.Header.Get("Authorization")) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="otlp"`)
 		r.metrics.Error(transportHTTP, sig, "unauthenticated")
 		return failure(codes.Unauthenticated, "missing or invalid bearer token")

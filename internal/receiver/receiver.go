@@ -25,6 +25,7 @@ import (
 	"github.com/otlp-dev/otlp/internal/grpcraw"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/internal/selftel"
+	"github.com/otlp-dev/otlp/internal/serverconf"
 )
 
 // Settings is what the server injects.
@@ -43,7 +44,7 @@ type Receiver struct {
 	metrics   *selftel.Metrics
 	consumers [4]pipeline.Consumer // by pipeline.Signal
 	tls       *tls.Config
-	auth      bearerAuth
+	auth      serverconf.Bearer
 	maxBody   int           // HTTP, in bytes, before and after decompression
 	sem       chan struct{} // HTTP concurrency; nil: unlimited
 	zstd      *zstd.Decoder // HTTP bodies, up to maxBody
@@ -76,11 +77,11 @@ func New(cfg Config, set Settings) (*Receiver, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tlsCfg, err := LoadServerTLS(cfg.TLS)
+	tlsCfg, err := cfg.TLS.Load()
 	if err != nil {
 		return nil, err
 	}
-	auth, err := newBearerAuth(cfg.Auth)
+	auth, err := serverconf.NewBearer(cfg.Auth)
 	if err != nil {
 		return nil, err
 	}

@@ -18,9 +18,9 @@ import (
 func Check(cfg *config.Config) error {
 	s, err := New(cfg, Settings{})
 	if err != nil {
-		return errors.Join(err, listenClashes(cfg))
+		return errors.Join(err, listenClashes(cfg), cfg.Admin.CheckFiles())
 	}
-	err = s.checkReceivers(cfg, s.graph, sortedNames(cfg.Receivers))
+	err = errors.Join(s.checkReceivers(cfg, s.graph, sortedNames(cfg.Receivers)), cfg.Admin.CheckFiles())
 	// Nothing was started: shutting down only releases what building took.
 	ctx := context.Background()
 	_ = s.graph.shutdown(ctx, nil)

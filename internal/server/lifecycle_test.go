@@ -450,3 +450,47 @@ func TestReloadPicksUpARotatedTokenFile(t *testing.T) {
 		t.Fatalf("old token after the reload: %v, want UNAUTHENTICATED", err)
 	}
 }
+
+// TestReloadPicksUpARotatedAdminToken: the admin port's token file rotated, the file text
+// unchanged: a reload makes the new token the one /metrics asks for, without a restart.
+func TestReloadPicksUpARotatedAdminToken(t *testing.T) {
+	sink := testutil.NewSink(t)
+	token := filepath.Join(t.TempDir(), "admin-token")
+	if err := os.WriteFile(token, []byte("old-admin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(forwardConfig(sink.GRPCAddr, ""), "[admin]\nendpoint = \"127.0.0.1:0\"",
+		fmt.Sprintf("[admin]\nendpoint = \"127.0.0.1:0\"\nauth = { bearer_token_file = %q }", token), 1)
+	s := newStartedServer(t, text)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	}()
+	metrics := func(secret string) int {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+s.AdminAddr().String()+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := metrics("old-admin"); code != 200 {
+		t.Fatalf("/metrics with the admin token = %d", code)
+	}
+	if err := os.WriteFile(token, []byte("new-admin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(text), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(waitCtx(t), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if old, cur := metrics("old-admin"), metrics("new-admin"); old != http.StatusUnauthorized || cur != 200 {
+		t.Fatalf("after the reload: old token %d, new token %d; want 401 and 200", old, cur)
+	}
+}

@@ -4,13 +4,10 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"reflect"
 	"sort"
 	"sync"
@@ -24,6 +21,7 @@ import (
 	"github.com/otlp-dev/otlp/internal/receiver"
 	"github.com/otlp-dev/otlp/internal/receiver/hostmetrics"
 	"github.com/otlp-dev/otlp/internal/selftel"
+	"github.com/otlp-dev/otlp/internal/serverconf"
 	"github.com/otlp-dev/otlp/resilience"
 )
 
@@ -174,20 +172,7 @@ func filesDigest(rc config.Receiver) string {
 	if rc.OTLP == nil {
 		return ""
 	}
-	files := rc.OTLP.Files()
-	if len(files) == 0 {
-		return ""
-	}
-	h := sha256.New()
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			b = []byte(err.Error())
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", f, len(b))
-		h.Write(b)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return serverconf.Digest(rc.OTLP.Files())
 }
 
 // receiverFilesChangedLocked reports whether a running receiver's TLS or token file changed
@@ -244,6 +229,16 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) error {
 	defer s.mu.Unlock()
 	if !s.started || s.stopped {
 		return errors.New("server: reload while not running")
+	}
+	if reflect.DeepEqual(cfg.Admin, s.cfg.Admin) {
+		// A rotated admin certificate or token takes effect now; an unreadable one rejects
+		// the reload, as for the receivers.
+		switch reloaded, err := s.admin.ReloadFiles(); {
+		case err != nil:
+			return fmt.Errorf("reload rejected, the running configuration stays: %w", err)
+		case reloaded:
+			s.log.Info("admin: TLS and token files read again")
+		}
 	}
 	if reflect.DeepEqual(cfg, s.cfg) && !s.receiverFilesChangedLocked() {
 		s.log.Info("configuration unchanged")
