@@ -40,41 +40,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUILDER_VERSION=v0.162.0      # newer collector modules need a module the proxy refuses
-TELEMETRYGEN_VERSION=v0.161.0
-OUT=bench/out
-BIN=$OUT/bin
+. bench/lib.sh
 RESULTS=$OUT/agent
 OTELCOL=$OUT/otelcol-agentbench/otelcol-agentbench
-mkdir -p "$BIN" "$RESULTS"
-export GOBIN="$PWD/$BIN"
-
-log() { printf '%s\n' "$*" >&2; }
-
-# stamp NAME VALUE: true when bench/out holds NAME built from VALUE.
-stamped() { [[ -f $OUT/.stamp-$1 && "$(cat "$OUT/.stamp-$1")" == "$2" ]]; }
-stamp() { printf '%s' "$2" >"$OUT/.stamp-$1"; }
+mkdir -p "$RESULTS"
 
 # 1. The Collector builder and a Collector with file_storage built from bench/agent/manifest.yaml.
-if ! stamped builder "$BUILDER_VERSION" || [[ ! -x $BIN/builder ]]; then
-	log "installing builder $BUILDER_VERSION"
-	go install "go.opentelemetry.io/collector/cmd/builder@$BUILDER_VERSION"
-	stamp builder "$BUILDER_VERSION"
-fi
-manifest_sum=$(sha256sum bench/agent/manifest.yaml | cut -d' ' -f1)
-if ! stamped otelcol-agent "$BUILDER_VERSION $manifest_sum" || [[ ! -x $OTELCOL ]]; then
-	log "building otelcol-agentbench with the builder (takes a minute or two)"
-	"$BIN/builder" --config=bench/agent/manifest.yaml >"$OUT/builder-agent.log" 2>&1 ||
-		{ tail -30 "$OUT/builder-agent.log" >&2; exit 1; }
-	stamp otelcol-agent "$BUILDER_VERSION $manifest_sum"
-fi
+install_otelcol bench/agent/manifest.yaml otelcol-agent
 
 # 2. telemetrygen.
-if ! stamped telemetrygen "$TELEMETRYGEN_VERSION" || [[ ! -x $BIN/telemetrygen ]]; then
-	log "installing telemetrygen $TELEMETRYGEN_VERSION"
-	go install "github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@$TELEMETRYGEN_VERSION"
-	stamp telemetrygen "$TELEMETRYGEN_VERSION"
-fi
+install_telemetrygen
 
 # 3. Ours, the sink and the driver (go build caches, so this is quick when nothing changed).
 go build -o "$BIN/otlpsink" ./bench/cmd/otlpsink

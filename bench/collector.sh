@@ -22,49 +22,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUILDER_VERSION=v0.162.0      # newer collector modules need a module the proxy refuses
-TELEMETRYGEN_VERSION=v0.161.0
-OUT=bench/out
-BIN=$OUT/bin
+. bench/lib.sh
 RESULTS=$OUT/collector
-mkdir -p "$BIN" "$RESULTS"
-export GOBIN="$PWD/$BIN"
-
-log() { printf '%s\n' "$*" >&2; }
-
-# stamp NAME VALUE: true when bench/out holds NAME built from VALUE.
-stamped() { [[ -f $OUT/.stamp-$1 && "$(cat "$OUT/.stamp-$1")" == "$2" ]]; }
-stamp() { printf '%s' "$2" >"$OUT/.stamp-$1"; }
+mkdir -p "$RESULTS"
 
 # 1. The Collector builder and a Collector built from bench/collector/manifest.yaml.
-if ! stamped builder "$BUILDER_VERSION" || [[ ! -x $BIN/builder ]]; then
-	log "installing builder $BUILDER_VERSION"
-	go install "go.opentelemetry.io/collector/cmd/builder@$BUILDER_VERSION"
-	stamp builder "$BUILDER_VERSION"
-fi
-manifest_sum=$(sha256sum bench/collector/manifest.yaml | cut -d' ' -f1)
-if ! stamped otelcol "$BUILDER_VERSION $manifest_sum" || [[ ! -x $OUT/otelcol-bench/otelcol-bench ]]; then
-	log "building otelcol-bench with the builder (takes a minute or two)"
-	"$BIN/builder" --config=bench/collector/manifest.yaml >"$OUT/builder.log" 2>&1 ||
-		{ tail -30 "$OUT/builder.log" >&2; exit 1; }
-	stamp otelcol "$BUILDER_VERSION $manifest_sum"
-fi
+install_otelcol bench/collector/manifest.yaml otelcol
 
 # 2. telemetrygen.
-if ! stamped telemetrygen "$TELEMETRYGEN_VERSION" || [[ ! -x $BIN/telemetrygen ]]; then
-	log "installing telemetrygen $TELEMETRYGEN_VERSION"
-	go install "github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@$TELEMETRYGEN_VERSION"
-	stamp telemetrygen "$TELEMETRYGEN_VERSION"
-fi
+install_telemetrygen
 
 # 3. Ours, the sink and the driver (go build caches, so this is quick when nothing changed).
 ours=${BENCH_OURS:-otlp}
 go build -o "$BIN/otlpsink" ./bench/cmd/otlpsink
 go build -o "$BIN/collectorbench" ./bench/cmd/collectorbench
 if [[ $ours == otlp ]]; then
-	# Built as a release is (make build): static, CGO_ENABLED=0 (as the Collector's builder
-	# builds it), and -tags grpcnotrace (see the Makefile).
-	CGO_ENABLED=0 go build -tags grpcnotrace -o "$BIN/otlp-server" ./cmd/otlp-server
+	build_ours
 fi
 
 # 4. Measure.
@@ -73,7 +46,7 @@ fi
 	echo "# commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (dirty)')"
 	echo "# GOGC=${BENCH_GOGC-100} for both sides (empty: each at its default)"
 	echo "# $(go version) · $(nproc) cores · $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-	echo "# $($OUT/otelcol-bench/otelcol-bench --version 2>/dev/null) · telemetrygen $TELEMETRYGEN_VERSION"
+	echo "# $($OTELCOL --version 2>/dev/null) · telemetrygen $TELEMETRYGEN_VERSION"
 	"$BIN/collectorbench" -ours "$ours" \
 		-spans "${BENCH_SPANS:-3000000}" \
 		-spans-attrs10 "${BENCH_SPANS_ATTRS10:-0}" \

@@ -247,7 +247,7 @@ func (r *Receiver) readBody(req *http.Request, raw, wire *[]byte) (body []byte, 
 		*raw = slices.Grow((*raw)[:0], int(min(req.ContentLength+1, preallocMax))) // +1: room to see EOF
 	}
 	var err error
-	if *raw, err = readLimited(req.Body, (*raw)[:0], r.maxBody); err != nil {
+	if *raw, err = readLimited(req.Body, (*raw)[:0], r.maxBody, int(max(req.ContentLength, 0))); err != nil {
 		if errors.Is(err, errTooLarge) {
 			return nil, nil, httpFailure(http.StatusRequestEntityTooLarge, codes.InvalidArgument,
 				"request body exceeds the limit of "+limitMiB+" MiB"), false

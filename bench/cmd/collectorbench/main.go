@@ -90,7 +90,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.Sink, "sink", "bench/out/bin/otlpsink", "otlpsink binary")
 	fs.StringVar(&o.ConfigDir, "configs", "bench/collector", "directory of the collector configs (agent suite default: bench/agent)")
 	fs.StringVar(&o.OutDir, "out", "bench/out/collector", "directory for results and logs (agent suite default: bench/out/agent)")
-	fs.StringVar(&o.Suite, "suite", "collector", `"collector": otlp-server against the Collector; "agent": otlp-agent's disk queue against the Collector's persistent queue (defaults below change with it)`)
+	fs.StringVar(&o.Suite, "suite", "collector", `"collector": otlp-server against the Collector; "agent": otlp-agent's disk queue against the Collector's persistent queue; "amplify": large requests of many envelopes (defaults below change with it)`)
 	fs.StringVar(&o.OtlpAgent, "otlp-agent", "bench/out/bin/otlp-agent", "our otlp-agent binary (agent suite)")
 	fs.StringVar(&o.GOGC, "gogc", "", "GOGC for both collectors (empty: each at its own default, ours gc_percent = 50, the Collector Go's 100)")
 	fs.Int64Var(&o.LossSpans, "loss-spans", 20_000, "agent-loss: spans sent while the sink is down")
@@ -117,28 +117,34 @@ func parseFlags(args []string) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	// defaults sets the flags the command line left out.
+	defaults := func(values map[string]string) {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, v := range values {
+			if !set[name] {
+				_ = fs.Set(name, v)
+			}
+		}
+	}
 	switch o.Suite {
 	case "collector":
 	case "agent":
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		for name, v := range map[string]string{
+		defaults(map[string]string{
 			"otelcol": "bench/out/otelcol-agentbench/otelcol-agentbench",
 			"configs": "bench/agent",
 			"out":     "bench/out/agent",
 			"shapes":  "agent-durable,agent-interval,agent-durable-memack,agent-loss,agent-loss-unbounded",
 			"spans":   "300000",
 			"rounds":  "3",
-		} {
-			if !set[name] {
-				_ = fs.Set(name, v)
-			}
-		}
+		})
 		if o.LossSpans < int64(1+o.ChildSpans) || o.Outage <= 0 || o.LossStall <= 0 {
 			return o, errors.New("need -loss-spans >= 1+child-spans, -outage > 0, -loss-stall > 0")
 		}
+	case "amplify":
+		defaults(map[string]string{"configs": "bench/amplify", "out": "bench/out/amplify"})
 	default:
-		return o, fmt.Errorf("-suite %q: want collector or agent", o.Suite)
+		return o, fmt.Errorf("-suite %q: want collector, agent or amplify", o.Suite)
 	}
 	o.Shapes = strings.Split(*shapes, ",")
 	if o.SpansAttrs10 == 0 {
@@ -219,6 +225,9 @@ func runMain(ctx context.Context, args []string, stdout io.Writer) error {
 	o, err := parseFlags(args)
 	if err != nil {
 		return err
+	}
+	if o.Suite == "amplify" {
+		return runAmplify(ctx, o, stdout)
 	}
 	known := knownShapes(o)
 	theirs, ours, err := targets(o)
