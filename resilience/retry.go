@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -112,10 +111,6 @@ type Retry struct {
 	retries        atomic.Uint64
 	exhausted      atomic.Uint64
 	budgetRejected atomic.Uint64
-
-	waiting atomic.Int64  // calls waiting to retry
-	wakeMu  sync.Mutex    // guards wake
-	wake    chan struct{} // closed by Wake, then replaced
 }
 
 // NewRetry builds a Retry; options: WithName, WithClock, WithObserver, WithRetryIf.
@@ -124,8 +119,7 @@ func NewRetry(cfg RetryConfig, opts ...Option) (*Retry, error) {
 		return nil, fmt.Errorf("retry: %w", err)
 	}
 	o := buildOptions(opts)
-	r := &Retry{cfg: cfg, name: o.name, clock: o.clock, observer: o.observer, retryIf: o.retryIf,
-		wake: make(chan struct{})}
+	r := &Retry{cfg: cfg, name: o.name, clock: o.clock, observer: o.observer, retryIf: o.retryIf}
 	if r.retryIf == nil {
 		r.retryIf = IsRetryable
 	}
@@ -205,35 +199,14 @@ func (r *Retry) wait(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	r.wakeMu.Lock()
-	r.waiting.Add(1)
-	wake := r.wake
-	r.wakeMu.Unlock()
-	defer r.waiting.Add(-1)
 	t := r.clock.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C():
 		return nil
-	case <-wake:
-		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
-}
-
-// Wake ends every wait between retries now in progress, so that their next attempts start at
-// once; backoff resumes where it was if they fail again. Call it when the destination is known
-// to be back (a call to it just succeeded): without it, calls that failed during an outage come
-// back one by one as their backoff (up to max_delay) runs out. Cheap when nobody waits.
-func (r *Retry) Wake() {
-	if r.waiting.Load() == 0 {
-		return
-	}
-	r.wakeMu.Lock()
-	close(r.wake)
-	r.wake = make(chan struct{})
-	r.wakeMu.Unlock()
 }
 
 // RetryMetrics counts what a Retry did.

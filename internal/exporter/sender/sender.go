@@ -96,11 +96,6 @@ type Sender struct {
 	// refusing is set when the queue refused a batch for want of room and cleared by the next
 	// batch it takes: /ready tells "buffering" from "cannot accept".
 	refusing atomic.Bool
-	// back ends the pauses of batches given back to a durable queue once the destination is
-	// back; lastOK (unix ns) and failed (since lastOK) tell an outage's end from steady traffic.
-	back   wakeup
-	lastOK atomic.Int64
-	failed atomic.Bool
 
 	runCtx context.Context
 	cancel context.CancelFunc
@@ -344,71 +339,13 @@ func (s *Sender) pause(err error) bool {
 	if !ok || d <= 0 {
 		d = s.cfg.Retry.InitialInterval
 	}
-	back := s.back.wait()
-	defer s.back.done()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-back:
-		return true
 	case <-s.retryCtx.Done():
 		return false
-	}
-}
-
-// noteOutcome wakes the batches waiting to be tried again when an export succeeds after failures
-// and at least initial_interval without a success (an outage ended): they are tried now, not one
-// by one as their backoffs (up to max_interval) run out. Under steady traffic successes wake
-// nothing, so a batch that keeps failing on its own backs off as configured.
-func (s *Sender) noteOutcome(err error, callCtx context.Context) {
-	if err != nil {
-		if callCtx.Err() == nil {
-			s.failed.Store(true)
-		}
-		return
-	}
-	now := time.Now().UnixNano()
-	prev := s.lastOK.Swap(now)
-	if !s.failed.Swap(false) || time.Duration(now-prev) < s.cfg.Retry.InitialInterval {
-		return
-	}
-	if s.retry != nil {
-		s.retry.Wake()
-	}
-	s.back.wake()
-}
-
-// wakeup wakes every goroutine waiting on it; cheap when none waits.
-type wakeup struct {
-	waiting atomic.Int64
-	mu      sync.Mutex
-	ch      chan struct{} // guarded by mu; closed by wake, then replaced
-}
-
-// wait returns the channel to wait on; call done when the wait ends.
-func (w *wakeup) wait() <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.waiting.Add(1)
-	if w.ch == nil {
-		w.ch = make(chan struct{})
-	}
-	return w.ch
-}
-
-func (w *wakeup) done() { w.waiting.Add(-1) }
-
-func (w *wakeup) wake() {
-	if w.waiting.Load() == 0 {
-		return
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.ch != nil {
-		close(w.ch)
-		w.ch = nil
 	}
 }
 
@@ -436,7 +373,6 @@ func (s *Sender) attempts(waitCtx, callCtx context.Context, b pipeline.Batch) er
 		if err == nil || callCtx.Err() == nil {
 			s.diag.observe(err, s.QueueLen)
 		}
-		s.noteOutcome(err, callCtx)
 		return err
 	}
 	var err error

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -625,100 +624,5 @@ func TestCustomQueueKeepsItsContents(t *testing.T) {
 		if q.interrupted != 1 || q.Len() != 6 {
 			t.Errorf("interrupted %d, left %d items; want 1 and 6", q.interrupted, q.Len())
 		}
-	})
-}
-
-// TestBatchesResumeTogetherAfterOutage: when the destination comes back, the first export that
-// gets through wakes the batches waiting to retry, so they arrive together instead of one by one
-// as their backoffs (up to max_interval) run out. Under steady traffic, a success wakes nothing.
-func TestBatchesResumeTogetherAfterOutage(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		start := time.Now()
-		upAt := start.Add(100 * time.Second)
-		var mu sync.Mutex
-		var delivered []time.Duration
-		next := &fakeNext{fn: func(_ context.Context, _ int, _ pipeline.Batch) error {
-			if time.Now().Before(upAt) {
-				return errUnavailable
-			}
-			mu.Lock()
-			delivered = append(delivered, time.Since(start))
-			mu.Unlock()
-			return nil
-		}}
-		q := queue(100, sender.PolicyBlock)
-		q.NumConsumers = 4
-		retry := sender.RetryConfig{Enabled: true, InitialInterval: time.Second, MaxInterval: 30 * time.Second,
-			Multiplier: 2, RandomizationFactor: 0.5, MaxElapsedTime: 10 * time.Minute}
-		s, _ := newSender(t, next, sender.Config{Queue: q, Retry: retry})
-		if err := s.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		for i := range 4 {
-			if err := s.Consume(t.Context(), batch(1)); err != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(time.Duration(i+1) * 300 * time.Millisecond) // fake time: staggered backoffs
-		}
-		time.Sleep(3 * time.Minute)
-		synctest.Wait()
-		mu.Lock()
-		got := slices.Clone(delivered)
-		mu.Unlock()
-		if len(got) != 4 {
-			t.Fatalf("delivered %d of 4 batches", len(got))
-		}
-		if spread := slices.Max(got) - slices.Min(got); spread != 0 {
-			t.Errorf("delivered at %v after an outage that ended at 100s: %v apart, want together", got, spread)
-		}
-		if err := s.Shutdown(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-	})
-}
-
-// TestSteadySuccessDoesNotWakeAFailingBatch: a batch that keeps failing on its own backs off as
-// configured while other batches get through, instead of being retried after every success.
-func TestSteadySuccessDoesNotWakeAFailingBatch(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var mu sync.Mutex
-		badAttempts := 0
-		next := &fakeNext{fn: func(_ context.Context, _ int, b pipeline.Batch) error {
-			if b.Items == 7 {
-				mu.Lock()
-				badAttempts++
-				mu.Unlock()
-				return errUnavailable
-			}
-			return nil
-		}}
-		q := queue(100, sender.PolicyBlock)
-		q.NumConsumers = 2
-		retry := sender.RetryConfig{Enabled: true, InitialInterval: time.Second, MaxInterval: 30 * time.Second,
-			Multiplier: 2, MaxElapsedTime: 10 * time.Minute}
-		s, _ := newSender(t, next, sender.Config{Queue: q, Retry: retry})
-		if err := s.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Consume(t.Context(), batch(7)); err != nil {
-			t.Fatal(err)
-		}
-		for range 200 { // 20 s of a success every 100 ms
-			if err := s.Consume(t.Context(), batch(1)); err != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		synctest.Wait()
-		mu.Lock()
-		n := badAttempts
-		mu.Unlock()
-		// Backoff 1, 2, 4, 8 s: attempts at 0, 1, 3, 7, 15 s.
-		if n != 5 {
-			t.Errorf("the failing batch was tried %d times in 20 s, want 5 (backoff 1, 2, 4, 8 s)", n)
-		}
-		ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
-		defer cancel()
-		_ = s.Shutdown(ctx)
 	})
 }
