@@ -486,22 +486,40 @@ func TestBlockedPutEndsOnClose(t *testing.T) {
 	}
 }
 
+// dropCounter counts what OnDrop reports, checking each drop with check (may be nil).
+type dropCounter struct {
+	mu     sync.Mutex
+	counts Counts
+	check  func(Drop)
+}
+
+func (c *dropCounter) onDrop(d Drop) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.check != nil {
+		c.check(d)
+	}
+	c.counts.Records++
+	c.counts.Items += int64(d.Items)
+}
+
+func (c *dropCounter) get() Counts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counts
+}
+
 func TestDropOldest(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxDiskBytes = 3 * 4096
 	cfg.FullPolicy = FullDropOldest
-	var mu sync.Mutex
-	var cb Counts
-	dir := t.TempDir()
-	q := openT(t, dir, cfg, Settings{OnDrop: func(d Drop) {
-		mu.Lock()
-		defer mu.Unlock()
+	cb := &dropCounter{check: func(d Drop) {
 		if d.Reason != DropQueueFull || d.Bytes != 900 {
 			t.Errorf("drop %+v", d)
 		}
-		cb.Records++
-		cb.Items += int64(d.Items)
-	}})
+	}}
+	dir := t.TempDir()
+	q := openT(t, dir, cfg, Settings{OnDrop: cb.onDrop})
 	defer q.Close()
 	const n = 50
 	var wantItems int64
@@ -522,11 +540,9 @@ func TestDropOldest(t *testing.T) {
 	if dropped.Items != wantItems {
 		t.Fatalf("dropped items %d, want %d", dropped.Items, wantItems)
 	}
-	mu.Lock()
-	if cb != dropped {
-		t.Fatalf("OnDrop saw %+v, stats say %+v", cb, dropped)
+	if got := cb.get(); got != dropped {
+		t.Fatalf("OnDrop saw %+v, stats say %+v", got, dropped)
 	}
-	mu.Unlock()
 	if got := drainIDs(t, q); !slices.Equal(got, seq(int(dropped.Records), n)) {
 		t.Fatalf("kept %v, want the newest", got)
 	}
@@ -561,15 +577,9 @@ func TestDropOldestTakesInFlightOffDisk(t *testing.T) {
 			cfg.MaxDiskBytes = 3 * 4096
 			cfg.MaxMemoryBytes = memory
 			cfg.FullPolicy = FullDropOldest
-			var mu sync.Mutex
-			var cb Counts
+			var cb dropCounter
 			dir := t.TempDir()
-			q := openT(t, dir, cfg, Settings{OnDrop: func(d Drop) {
-				mu.Lock()
-				defer mu.Unlock()
-				cb.Records++
-				cb.Items += int64(d.Items)
-			}})
+			q := openT(t, dir, cfg, Settings{OnDrop: cb.onDrop})
 			const inFlight = 10
 			for i := range inFlight {
 				mustPut(t, q, batch(i, 900))
@@ -612,9 +622,7 @@ func TestDropOldestTakesInFlightOffDisk(t *testing.T) {
 			if err := q.Close(); err != nil {
 				t.Fatal(err)
 			}
-			mu.Lock()
-			got := cb
-			mu.Unlock()
+			got := cb.get()
 			q = openT(t, dir, cfg, Settings{})
 			defer q.Close()
 			kept := drainIDs(t, q)
