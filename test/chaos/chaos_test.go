@@ -363,6 +363,9 @@ func runScenario(t *testing.T, mode string) result {
 	if len(lostReqs) > 0 {
 		t.Logf("requests with lost spans (first 20): %v", lostReqs[:min(20, len(lostReqs))])
 	}
+	if d := duplicateRanges(c, final); len(d) > 0 {
+		logf("requests sent more than once (first-last:+extra spans): %v", d)
+	}
 	logf("collector A got %d spans, collector B %d; %d requests; %s", finalA.spans, finalB.spans, final.lines, r)
 	return r
 }

@@ -119,3 +119,35 @@ func score(c *client, t *tally) (result, []int) {
 	}
 	return r, lostReqs
 }
+
+// duplicateRanges lists the requests whose spans arrived more than once, as runs of
+// consecutive request numbers with their extra copies, so a log ties duplicates to the fault
+// that was injected while those requests were sent.
+func duplicateRanges(c *client, t *tally) []string {
+	var out []string
+	start, extra := -1, 0
+	flush := func(end int) {
+		if start >= 0 {
+			out = append(out, fmt.Sprintf("%d-%d:+%d", start, end, extra))
+		}
+		start, extra = -1, 0
+	}
+	for i := range c.acked {
+		n := 0
+		for k := range c.spansPer {
+			if m := t.copies[uint64(i*c.spansPer+k)]; m > 1 {
+				n += int(m) - 1
+			}
+		}
+		if n == 0 {
+			flush(i - 1)
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+		extra += n
+	}
+	flush(len(c.acked) - 1)
+	return out
+}
