@@ -577,3 +577,42 @@ func TestBreakerLogNamesTheCause(t *testing.T) {
 		t.Fatalf("breaker log:\n%s\nwant a WARN line to=open with the error that tripped it", out)
 	}
 }
+
+// TestDefaultPolicyAvoidsAStalledEndpoint: a collector whose calls hang (a dropped route)
+// gets one call under the default policy, while the other takes the rest. Round robin gave
+// it every other call until its timeouts ejected it; each was resent, and duplicated once the
+// route came back.
+func TestDefaultPolicyAvoidsAStalledEndpoint(t *testing.T) {
+	b, _ := newTestBalancer(t, 2, nil)
+	stalled := "10.0.0.2:4317"
+	release := make(chan struct{})
+	entered := make(chan string)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(release)
+	calls := map[string]int{}
+	for i := range 20 {
+		done := make(chan error, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done <- b.Do(context.Background(), nil, func(ctx context.Context, e *Endpoint) error {
+				entered <- e.Address()
+				if e.Address() == stalled {
+					<-release
+				}
+				return nil
+			})
+		}()
+		addr := <-entered
+		calls[addr]++
+		if addr != stalled {
+			if err := <-done; err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+		}
+	}
+	if calls[stalled] != 1 {
+		t.Errorf("the stalled endpoint got %d of 20 calls, want 1 (calls %v)", calls[stalled], calls)
+	}
+}

@@ -22,7 +22,11 @@ const MaxWeight = 1_000_000
 // Config is the load balancer as users write it. Exactly one endpoint source is set:
 // endpoints, dns.name or file.path.
 type Config struct {
-	// Policy is round_robin (default), weighted_round_robin, least_inflight or consistent_hash.
+	// Policy is least_inflight (default), round_robin, weighted_round_robin or consistent_hash.
+	// least_inflight is the default because a collector that stalls (a dropped route, a long
+	// pause) keeps its calls running: it stops being picked after one, where round robin
+	// would give it every other batch until health checks eject it, each batch one more to
+	// resend (a duplicate once the stall ends).
 	Policy string `toml:"policy"`
 	// Endpoints is a static list: "host:port" strings or {address = "host:port", weight = 2}.
 	Endpoints      []EndpointSpec           `toml:"endpoints"`
@@ -78,7 +82,7 @@ type ActiveConfig struct {
 	UnhealthyThreshold int           `toml:"unhealthy_threshold"`
 }
 
-// NewDefaultConfig returns round robin, DNS refreshed every 30s, files reread every minute,
+// NewDefaultConfig returns least in flight, DNS refreshed every 30s, files reread every minute,
 // ejection after 3 failures in 10s for 5s (doubling up to 2m), active checks off (every 10s
 // with a 2s timeout when enabled), and a breaker that opens after 5 consecutive failures and
 // tries again after 10s.
@@ -87,7 +91,7 @@ func NewDefaultConfig() Config {
 	cb.RecoveryTimeout = 10 * time.Second
 	cb.TrialTimeout = 10 * time.Second
 	return Config{
-		Policy: PolicyRoundRobin,
+		Policy: PolicyLeastInFlight,
 		DNS:    DNSConfig{RefreshInterval: 30 * time.Second, Timeout: 5 * time.Second},
 		File:   FileConfig{RefreshInterval: time.Minute},
 		Health: HealthConfig{

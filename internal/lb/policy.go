@@ -13,20 +13,20 @@ type Policy interface {
 	Pick(key []byte, eps []*Endpoint, exclude func(*Endpoint) bool) *Endpoint
 }
 
-// NewPolicy returns the policy of that name ("" is round_robin).
+// NewPolicy returns the policy of that name ("" is least_inflight, the default).
 func NewPolicy(name string) (Policy, error) {
 	switch name {
-	case "", PolicyRoundRobin:
+	case PolicyRoundRobin:
 		return &RoundRobin{}, nil
 	case PolicyWeightedRoundRobin:
 		return &WeightedRoundRobin{}, nil
-	case PolicyLeastInFlight:
+	case "", PolicyLeastInFlight:
 		return &LeastInFlight{}, nil
 	case PolicyConsistentHash:
 		return &ConsistentHash{}, nil
 	}
 	return nil, fmt.Errorf("unknown policy %q (want %s, %s, %s or %s)", name,
-		PolicyRoundRobin, PolicyWeightedRoundRobin, PolicyLeastInFlight, PolicyConsistentHash)
+		PolicyLeastInFlight, PolicyRoundRobin, PolicyWeightedRoundRobin, PolicyConsistentHash)
 }
 
 func excluded(exclude func(*Endpoint) bool, e *Endpoint) bool {
