@@ -207,7 +207,10 @@ func TestShutdownTimeoutFromFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond) // nothing listens
+		// Nothing listens, so the final metrics cannot be delivered and Shutdown fails; a
+		// context as short as 10ms ended it before its batchers had stopped (under -race on a
+		// loaded machine) and left them running past the test.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = c.Shutdown(ctx)
 	}()
