@@ -202,17 +202,20 @@ func TestShutdownTimeoutFromFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("[otlp]\nshutdown_timeout = \"2s\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(context.Background(), WithEnv(nil), FromConfigFile(path), WithLogger(slog.New(slog.DiscardHandler)))
+	// A collector to shut down against: without one the final metrics could not be delivered,
+	// and a short Shutdown context ended before the batchers had stopped, leaving them running.
+	sink := testutil.NewSink(t)
+	c, err := New(context.Background(), WithEnv(nil), FromConfigFile(path), WithEndpoint("http://"+sink.GRPCAddr),
+		WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
-		// Nothing listens, so the final metrics cannot be delivered and Shutdown fails; a
-		// context as short as 10ms ended it before its batchers had stopped (under -race on a
-		// loaded machine) and left them running past the test.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = c.Shutdown(ctx)
+		if err := c.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
 	}()
 	if got := c.Config().ShutdownTimeout; got != 2*time.Second {
 		t.Errorf("shutdown timeout from [otlp] shutdown_timeout = %s, want 2s", got)
