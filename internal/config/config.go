@@ -18,11 +18,10 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/otlp-dev/otlp/internal/admin"
+	"github.com/otlp-dev/otlp/internal/component"
+	"github.com/otlp-dev/otlp/internal/components"
 	"github.com/otlp-dev/otlp/internal/exporter/debug"
-	"github.com/otlp-dev/otlp/internal/exporter/file"
-	"github.com/otlp-dev/otlp/internal/exporter/nop"
-	"github.com/otlp-dev/otlp/internal/exporter/otlpgrpc"
-	"github.com/otlp-dev/otlp/internal/exporter/otlphttp"
+	"github.com/otlp-dev/otlp/internal/exporter/sender"
 	"github.com/otlp-dev/otlp/internal/otlpfile"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/internal/processor/batch"
@@ -40,9 +39,10 @@ const EnvConfigPath = "OTLP_CONFIG_PATH"
 type Config struct {
 	OTLP       OTLP
 	Admin      admin.Config
-	Receivers  map[string]Receiver
-	Processors map[string]Processor
-	Exporters  map[string]Exporter
+	Receivers  map[string]Component
+	Processors map[string]Component
+	Exporters  map[string]Component
+	Connectors map[string]Component
 	Pipelines  map[string]Pipeline
 }
 
@@ -52,68 +52,53 @@ type OTLP = otlpfile.OTLP
 // Transport is [otlp.transport].
 type Transport = otlpfile.Transport
 
-// Pipeline is one [pipelines.<signal>[/name]] section.
+// Pipeline is one [pipelines.<signal>[/name]] section. Receivers and exporters name receivers
+// and exporters or connectors.
 type Pipeline struct {
 	Receivers  []string `toml:"receivers"`
 	Processors []string `toml:"processors"`
 	Exporters  []string `toml:"exporters"`
 }
 
-// Receiver is a configured receiver; Type says which field is set.
-type Receiver struct {
-	Type        string
-	OTLP        *receiver.Config
-	HostMetrics *hostmetrics.Config
+// Component is one configured component: its type and its decoded configuration (a pointer to
+// the component package's Config, made by its factory).
+type Component struct {
+	Type   string
+	Config component.Config
 }
 
-// Signals reports which signals the receiver can produce.
-func (r Receiver) Signals() []pipeline.Signal {
-	if r.HostMetrics != nil {
-		return []pipeline.Signal{pipeline.SignalMetrics}
+// Receiver, Processor and Exporter are configured components of each kind.
+type (
+	Receiver  = Component
+	Processor = Component
+	Exporter  = Component
+)
+
+// Durable reports whether the component is an exporter that keeps a disk queue, so that data
+// is safe once it accepted it.
+func (c Component) Durable() bool {
+	d, ok := c.Config.(sender.Deliverer)
+	return ok && d.Delivery().Queue.Durable()
+}
+
+// batchesQueue reports whether the component is an exporter that merges batches after its
+// sending queue.
+func (c Component) batchesQueue() bool {
+	d, ok := c.Config.(sender.Deliverer)
+	return ok && d.Delivery().BatchesQueue()
+}
+
+// section returns the components of a kind.
+func (c *Config) section(k component.Kind) map[string]Component {
+	switch k {
+	case component.KindReceiver:
+		return c.Receivers
+	case component.KindProcessor:
+		return c.Processors
+	case component.KindExporter:
+		return c.Exporters
 	}
-	return pipeline.Signals[:]
-}
-
-// config is the component's decoded configuration, for checks that walk its type.
-func (r Receiver) config() any {
-	if r.HostMetrics != nil {
-		return *r.HostMetrics
-	}
-	return *r.OTLP
-}
-
-func (p Processor) config() any {
-	if p.Batch != nil {
-		return *p.Batch
-	}
-	return *p.MemoryLimiter
-}
-
-func (r Receiver) validate() error {
-	switch {
-	case r.OTLP != nil:
-		return r.OTLP.Validate()
-	case r.HostMetrics != nil:
-		return r.HostMetrics.Validate()
-	}
-	return nil
-}
-
-// Processor is a configured processor.
-type Processor struct {
-	Type          string
-	Batch         *batch.Config
-	MemoryLimiter *memlimit.Config
-}
-
-// Exporter is a configured exporter.
-type Exporter struct {
-	Type     string
-	OTLP     *otlpgrpc.Config
-	OTLPHTTP *otlphttp.Config
-	Debug    *debug.Config
-	File     *file.Config
-	Nop      *nop.Config
+	return c.Connectors
 }
 
 // file is the raw shape decoded first; components stay undecoded until their type is known.
@@ -123,6 +108,7 @@ type fileShape struct {
 	Receivers  map[string]toml.Primitive `toml:"receivers"`
 	Processors map[string]toml.Primitive `toml:"processors"`
 	Exporters  map[string]toml.Primitive `toml:"exporters"`
+	Connectors map[string]toml.Primitive `toml:"connectors"`
 	Pipelines  map[string]Pipeline       `toml:"pipelines"`
 }
 
@@ -184,6 +170,11 @@ func Parse(data []byte, getenv Getenv) (*Config, error) {
 
 // ParseProfile is Parse with the defaults of profile.
 func ParseProfile(profile Profile, data []byte, getenv Getenv) (*Config, error) {
+	return ParseWith(components.Default(), profile, data, getenv)
+}
+
+// ParseWith is ParseProfile with the component types of factories.
+func ParseWith(factories component.Factories, profile Profile, data []byte, getenv Getenv) (*Config, error) {
 	if getenv == nil {
 		getenv = os.LookupEnv
 	}
@@ -200,45 +191,28 @@ func ParseProfile(profile Profile, data []byte, getenv Getenv) (*Config, error) 
 	checks = append(checks, tomlx.Check(tomlx.Table(exp.Raw, "otlp"), raw.OTLP, "otlp"),
 		tomlx.Check(tomlx.Table(exp.Raw, "admin"), raw.Admin, "admin"))
 	c := &Config{OTLP: raw.OTLP, Admin: raw.Admin, Pipelines: raw.Pipelines,
-		Receivers: map[string]Receiver{}, Processors: map[string]Processor{}, Exporters: map[string]Exporter{}}
+		Receivers: map[string]Component{}, Processors: map[string]Component{}, Exporters: map[string]Component{}, Connectors: map[string]Component{}}
 	var errs []string
 	for _, err := range checks {
 		if err != nil {
 			errs = append(errs, strings.ReplaceAll(err.Error(), "\n", "; "))
 		}
 	}
-	for _, name := range sortedKeys(raw.Receivers) {
-		r, err := decodeReceiver(md, name, raw.Receivers[name])
-		if err == nil {
-			err = tomlx.Check(tomlx.Table(exp.Raw, "receivers", name), r.config(), "receivers."+name)
+	sections := map[component.Kind]map[string]toml.Primitive{component.KindReceiver: raw.Receivers,
+		component.KindProcessor: raw.Processors, component.KindExporter: raw.Exporters, component.KindConnector: raw.Connectors}
+	for _, kind := range component.Kinds {
+		prims := sections[kind]
+		for _, name := range sortedKeys(prims) {
+			comp, err := decodeComponent(factories, md, kind, name, prims[name])
+			if err == nil {
+				err = tomlx.Check(tomlx.Table(exp.Raw, kind.Section(), name), comp.Config, kind.Section()+"."+name)
+			}
+			if err != nil {
+				errs = append(errs, strings.ReplaceAll(err.Error(), "\n", "; "))
+				continue
+			}
+			c.section(kind)[name] = comp
 		}
-		if err != nil {
-			errs = append(errs, strings.ReplaceAll(err.Error(), "\n", "; "))
-			continue
-		}
-		c.Receivers[name] = r
-	}
-	for _, name := range sortedKeys(raw.Processors) {
-		p, err := decodeProcessor(md, name, raw.Processors[name])
-		if err == nil {
-			err = tomlx.Check(tomlx.Table(exp.Raw, "processors", name), p.config(), "processors."+name)
-		}
-		if err != nil {
-			errs = append(errs, strings.ReplaceAll(err.Error(), "\n", "; "))
-			continue
-		}
-		c.Processors[name] = p
-	}
-	for _, name := range sortedKeys(raw.Exporters) {
-		e, err := decodeExporter(md, name, raw.Exporters[name])
-		if err == nil {
-			err = tomlx.Check(tomlx.Table(exp.Raw, "exporters", name), e.config(), "exporters."+name)
-		}
-		if err != nil {
-			errs = append(errs, strings.ReplaceAll(err.Error(), "\n", "; "))
-			continue
-		}
-		c.Exporters[name] = e
 	}
 	applyResilienceDefaults(c, raw.OTLP.Resilience, md)
 	for _, k := range md.Undecoded() {
@@ -255,7 +229,7 @@ func ParseProfile(profile Profile, data []byte, getenv Getenv) (*Config, error) 
 	}
 	c.fillDefaults(profile)
 	c.applyListenHost()
-	if err := c.Validate(); err != nil {
+	if err := c.ValidateWith(factories); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -274,11 +248,11 @@ func (c *Config) applyListenHost() {
 		}
 	}
 	move(&c.Admin.Endpoint, admin.DefaultEndpoint)
-	for name, r := range c.Receivers {
-		if r.OTLP != nil {
-			move(&r.OTLP.GRPC.Endpoint, receiver.DefaultGRPCEndpoint)
-			move(&r.OTLP.HTTP.Endpoint, receiver.DefaultHTTPEndpoint)
-			c.Receivers[name] = r
+	for _, r := range c.Receivers {
+		if l, ok := r.Config.(component.Listener); ok {
+			for _, ep := range l.Endpoints() {
+				move(ep.Addr, ep.Default)
+			}
 		}
 	}
 }
@@ -297,73 +271,20 @@ func defaultOTLP(profile Profile) OTLP {
 	}
 }
 
-func typeOf(name string) string {
-	t, _, _ := strings.Cut(name, "/")
-	return t
-}
+func typeOf(name string) string { return component.TypeOf(name) }
 
-func decodeReceiver(md toml.MetaData, name string, p toml.Primitive) (Receiver, error) {
-	switch typeOf(name) {
-	case "otlp":
-		cfg := receiver.NewDefaultConfig()
-		if err := md.PrimitiveDecode(p, &cfg); err != nil {
-			return Receiver{}, fmt.Errorf("receivers.%s: %w", name, err)
-		}
-		return Receiver{Type: "otlp", OTLP: &cfg}, nil
-	case "hostmetrics":
-		cfg := hostmetrics.NewDefaultConfig()
-		if err := md.PrimitiveDecode(p, &cfg); err != nil {
-			return Receiver{}, fmt.Errorf("receivers.%s: %w", name, err)
-		}
-		return Receiver{Type: "hostmetrics", HostMetrics: &cfg}, nil
+// decodeComponent decodes a component's table over its factory's defaults.
+func decodeComponent(f component.Factories, md toml.MetaData, kind component.Kind, name string, p toml.Primitive) (Component, error) {
+	key := kind.Section() + "." + name
+	fac, ok := f.Lookup(kind, typeOf(name))
+	if !ok {
+		return Component{}, fmt.Errorf("%s: %w", key, f.UnknownType(kind, typeOf(name)))
 	}
-	return Receiver{}, fmt.Errorf("receivers.%s: unknown receiver type %q (known: otlp, hostmetrics)", name, typeOf(name))
-}
-
-func decodeProcessor(md toml.MetaData, name string, p toml.Primitive) (Processor, error) {
-	switch typeOf(name) {
-	case "batch":
-		cfg := batch.NewDefaultConfig()
-		if err := md.PrimitiveDecode(p, &cfg); err != nil {
-			return Processor{}, fmt.Errorf("processors.%s: %w", name, err)
-		}
-		return Processor{Type: "batch", Batch: &cfg}, nil
-	case "memory_limiter":
-		cfg := memlimit.NewDefaultConfig()
-		if err := md.PrimitiveDecode(p, &cfg); err != nil {
-			return Processor{}, fmt.Errorf("processors.%s: %w", name, err)
-		}
-		return Processor{Type: "memory_limiter", MemoryLimiter: &cfg}, nil
+	cfg := fac.NewDefaultConfig()
+	if err := md.PrimitiveDecode(p, cfg); err != nil {
+		return Component{}, fmt.Errorf("%s: %w", key, err)
 	}
-	return Processor{}, fmt.Errorf("processors.%s: unknown processor type %q (known: batch, memory_limiter)", name, typeOf(name))
-}
-
-func decodeExporter(md toml.MetaData, name string, p toml.Primitive) (Exporter, error) {
-	e := Exporter{Type: typeOf(name)}
-	var err error
-	switch e.Type {
-	case "otlp":
-		cfg := otlpgrpc.NewDefaultConfig()
-		err, e.OTLP = md.PrimitiveDecode(p, &cfg), &cfg
-	case "otlphttp":
-		cfg := otlphttp.NewDefaultConfig()
-		err, e.OTLPHTTP = md.PrimitiveDecode(p, &cfg), &cfg
-	case "debug":
-		cfg := debug.NewDefaultConfig()
-		err, e.Debug = md.PrimitiveDecode(p, &cfg), &cfg
-	case "file":
-		cfg := file.NewDefaultConfig()
-		err, e.File = md.PrimitiveDecode(p, &cfg), &cfg
-	case "nop":
-		cfg := nop.NewDefaultConfig()
-		err, e.Nop = md.PrimitiveDecode(p, &cfg), &cfg
-	default:
-		return e, fmt.Errorf("exporters.%s: unknown exporter type %q (known: otlp, otlphttp, debug, file, nop)", name, e.Type)
-	}
-	if err != nil {
-		return e, fmt.Errorf("exporters.%s: %w", name, err)
-	}
-	return e, nil
+	return Component{Type: fac.Type(), Config: cfg}, nil
 }
 
 // fillDefaults adds the receiver, processors and pipelines a file left out.
@@ -378,17 +299,17 @@ func (c *Config) fillDefaults(profile Profile) {
 	}
 	if _, ok := c.Processors["memory_limiter"]; !ok {
 		cfg := memlimit.NewDefaultConfig()
-		c.Processors["memory_limiter"] = Processor{Type: "memory_limiter", MemoryLimiter: &cfg}
+		c.Processors["memory_limiter"] = Processor{Type: "memory_limiter", Config: &cfg}
 	}
 	if _, ok := c.Processors["batch"]; !ok {
 		cfg := batch.NewDefaultConfig()
-		c.Processors["batch"] = Processor{Type: "batch", Batch: &cfg}
+		c.Processors["batch"] = Processor{Type: "batch", Config: &cfg}
 	}
 	receivers := []string{"otlp"}
 	if profile == ProfileAgent {
 		if _, ok := c.Receivers["hostmetrics"]; !ok {
 			cfg := hostmetrics.NewDefaultConfig()
-			c.Receivers["hostmetrics"] = Receiver{Type: "hostmetrics", HostMetrics: &cfg}
+			c.Receivers["hostmetrics"] = Receiver{Type: "hostmetrics", Config: &cfg}
 		}
 		if c.OTLP.Transport.QueueDir == "" {
 			c.OTLP.Transport.QueueDir = DefaultAgentQueueDir
@@ -402,7 +323,7 @@ func (c *Config) fillDefaults(profile Profile) {
 		}
 	} else if _, ok := c.Exporters["debug"]; !ok {
 		cfg := debug.NewDefaultConfig()
-		c.Exporters["debug"] = Exporter{Type: "debug", Debug: &cfg}
+		c.Exporters["debug"] = Exporter{Type: "debug", Config: &cfg}
 	}
 	processors := []string{"memory_limiter", "batch"}
 	if e := c.Exporters[exporter]; e.Durable() && e.batchesQueue() {
@@ -422,7 +343,7 @@ func (c *Config) fillDefaults(profile Profile) {
 
 func defaultReceiver() Receiver {
 	cfg := receiver.NewDefaultConfig()
-	return Receiver{Type: "otlp", OTLP: &cfg}
+	return Receiver{Type: "otlp", Config: &cfg}
 }
 
 // DefaultAgentQueueDir is where the agent keeps undelivered data when no queue_dir is set
@@ -437,8 +358,12 @@ func SignalOf(pipelineName string) (pipeline.Signal, error) {
 	return pipeline.ParseSignal(typeOf(pipelineName))
 }
 
-// Validate checks every component and that pipelines only name configured ones.
-func (c *Config) Validate() error {
+// Validate checks every component and the pipelines against the built-in component types.
+func (c *Config) Validate() error { return c.ValidateWith(components.Default()) }
+
+// ValidateWith checks every component, that pipelines only name configured components of
+// the pipeline's signal, and that connectors join pipelines without a cycle.
+func (c *Config) ValidateWith(f component.Factories) error {
 	var errs []string
 	add := func(prefix string, err error) {
 		if err != nil {
@@ -447,30 +372,36 @@ func (c *Config) Validate() error {
 	}
 	add("otlp.", validateOTLP(c.OTLP))
 	add("admin.", c.Admin.Validate())
-	for _, name := range sortedKeys(c.Receivers) {
-		add("receivers."+name+".", c.Receivers[name].validate())
-	}
-	for _, name := range sortedKeys(c.Processors) {
-		p := c.Processors[name]
-		switch {
-		case p.Batch != nil:
-			add("processors."+name+".", p.Batch.Validate())
-		case p.MemoryLimiter != nil:
-			add("processors."+name+".", p.MemoryLimiter.Validate())
+	for _, kind := range component.Kinds {
+		sec := c.section(kind)
+		for _, name := range sortedKeys(sec) {
+			comp := sec[name]
+			if _, ok := f.Lookup(kind, comp.Type); !ok {
+				add(kind.Section()+"."+name+": ", f.UnknownType(kind, comp.Type))
+				continue
+			}
+			add(kind.Section()+"."+name+".", comp.Config.Validate())
 		}
 	}
-	for _, name := range sortedKeys(c.Exporters) {
-		add("exporters."+name+".", c.Exporters[name].validate())
+	for _, name := range sortedKeys(c.Connectors) {
+		if _, ok := c.Receivers[name]; ok {
+			errs = append(errs, fmt.Sprintf("connectors.%s: receivers.%s has the same name; a pipeline could not tell them apart", name, name))
+		}
+		if _, ok := c.Exporters[name]; ok {
+			errs = append(errs, fmt.Sprintf("connectors.%s: exporters.%s has the same name; a pipeline could not tell them apart", name, name))
+		}
 	}
 	if len(c.Pipelines) == 0 {
 		errs = append(errs, "pipelines: at least one pipeline is required")
 	}
-	used := map[string]bool{}
+	// signals a connector takes (as an exporter) and feeds (as a receiver), by pipeline.
+	connIn, connOut := map[string][]pipeline.Signal{}, map[string][]pipeline.Signal{}
 	for _, name := range sortedKeys(c.Pipelines) {
 		p := c.Pipelines[name]
 		key := "pipelines." + name
-		if _, err := SignalOf(name); err != nil {
-			errs = append(errs, key+": "+err.Error())
+		sig, sigErr := SignalOf(name)
+		if sigErr != nil {
+			errs = append(errs, key+": "+sigErr.Error())
 		}
 		if len(p.Receivers) == 0 {
 			errs = append(errs, key+".receivers: at least one receiver is required")
@@ -478,32 +409,138 @@ func (c *Config) Validate() error {
 		if len(p.Exporters) == 0 {
 			errs = append(errs, key+".exporters: at least one exporter is required")
 		}
-		check := func(field string, names []string, exists func(string) bool) {
+		check := func(field string, kind component.Kind, names []string) {
 			for _, n := range names {
-				if !exists(n) {
-					errs = append(errs, fmt.Sprintf("%s.%s: %q is not configured", key, field, n))
+				comp, ok := c.section(kind)[n]
+				isConn := false
+				if !ok && kind != component.KindProcessor {
+					comp, ok = c.Connectors[n]
+					isConn = ok
 				}
-				used[field+"."+n] = true
+				switch {
+				case !ok:
+					errs = append(errs, fmt.Sprintf("%s.%s: %q is not configured", key, field, n))
+				case sigErr != nil:
+				case isConn && kind == component.KindReceiver:
+					connOut[n] = append(connOut[n], sig)
+				case isConn:
+					if fac, ok := f.Lookup(component.KindConnector, comp.Type); ok && !component.Supports(fac, sig) {
+						errs = append(errs, fmt.Sprintf("%s.%s: connector %q does not take %s", key, field, n, sig))
+					}
+					connIn[n] = append(connIn[n], sig)
+				default:
+					if fac, ok := f.Lookup(kind, comp.Type); ok && !component.Supports(fac, sig) {
+						verb := map[component.Kind]string{component.KindReceiver: "produces no", component.KindProcessor: "does not support", component.KindExporter: "does not support"}[kind]
+						errs = append(errs, fmt.Sprintf("%s.%s: %s %q %s %s", key, field, kind, n, verb, sig))
+					}
+				}
 			}
 			if dup := firstDuplicate(names); dup != "" {
 				errs = append(errs, fmt.Sprintf("%s.%s: %q is listed twice", key, field, dup))
 			}
 		}
-		check("receivers", p.Receivers, func(n string) bool { _, ok := c.Receivers[n]; return ok })
-		if sig, err := SignalOf(name); err == nil {
-			for _, n := range p.Receivers {
-				if r, ok := c.Receivers[n]; ok && !slices.Contains(r.Signals(), sig) {
-					errs = append(errs, fmt.Sprintf("%s.receivers: %q produces no %s", key, n, sig))
-				}
+		check("receivers", component.KindReceiver, p.Receivers)
+		check("processors", component.KindProcessor, p.Processors)
+		check("exporters", component.KindExporter, p.Exporters)
+	}
+	for _, name := range sortedKeys(c.Connectors) {
+		ins, outs := connIn[name], connOut[name]
+		switch {
+		case len(ins) == 0 && len(outs) == 0:
+			continue // configured but unused, as an unused exporter
+		case len(ins) == 0:
+			errs = append(errs, fmt.Sprintf("connectors.%s: feeds pipelines but no pipeline lists it as an exporter", name))
+			continue
+		case len(outs) == 0:
+			errs = append(errs, fmt.Sprintf("connectors.%s: takes data but no pipeline lists it as a receiver", name))
+			continue
+		}
+		fac, ok := f.Lookup(component.KindConnector, c.Connectors[name].Type)
+		if !ok {
+			continue
+		}
+		for _, out := range uniqueSignals(outs) {
+			fed := false
+			for _, in := range uniqueSignals(ins) {
+				fed = fed || slices.Contains(fac.(component.ConnectorFactory).Outputs(in), out)
+			}
+			if !fed {
+				errs = append(errs, fmt.Sprintf("connectors.%s: cannot feed %s pipelines from %s", name, out, joinSignals(uniqueSignals(ins))))
 			}
 		}
-		check("processors", p.Processors, func(n string) bool { _, ok := c.Processors[n]; return ok })
-		check("exporters", p.Exporters, func(n string) bool { _, ok := c.Exporters[n]; return ok })
+	}
+	if cyc := c.connectorCycle(); cyc != "" {
+		errs = append(errs, "pipelines: connectors form a cycle: "+cyc)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// connectorCycle returns a cycle of pipelines joined by connectors ("a -> b -> a"), or "".
+func (c *Config) connectorCycle() string {
+	next := map[string][]string{} // pipeline → pipelines it feeds through a connector
+	for _, from := range sortedKeys(c.Pipelines) {
+		for _, e := range c.Pipelines[from].Exporters {
+			if _, ok := c.Connectors[e]; !ok {
+				continue
+			}
+			for _, to := range sortedKeys(c.Pipelines) {
+				if slices.Contains(c.Pipelines[to].Receivers, e) {
+					next[from] = append(next[from], to)
+				}
+			}
+		}
+	}
+	const (
+		unseen = iota
+		onPath
+		done
+	)
+	state := map[string]int{}
+	var path []string
+	var visit func(p string) string
+	visit = func(p string) string {
+		state[p] = onPath
+		path = append(path, p)
+		for _, q := range next[p] {
+			switch state[q] {
+			case onPath:
+				i := slices.Index(path, q)
+				return strings.Join(append(slices.Clone(path[i:]), q), " -> ")
+			case unseen:
+				if cyc := visit(q); cyc != "" {
+					return cyc
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		state[p] = done
+		return ""
+	}
+	for _, p := range sortedKeys(c.Pipelines) {
+		if state[p] == unseen {
+			if cyc := visit(p); cyc != "" {
+				return cyc
+			}
+		}
+	}
+	return ""
+}
+
+func uniqueSignals(s []pipeline.Signal) []pipeline.Signal {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func joinSignals(s []pipeline.Signal) string {
+	names := make([]string, len(s))
+	for i, x := range s {
+		names[i] = x.String()
+	}
+	return strings.Join(names, ", ")
 }
 
 func validateOTLP(o OTLP) error {

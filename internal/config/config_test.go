@@ -6,6 +6,12 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/otlp-dev/otlp/internal/exporter/file"
+	"github.com/otlp-dev/otlp/internal/exporter/otlpgrpc"
+	"github.com/otlp-dev/otlp/internal/exporter/otlphttp"
+	"github.com/otlp-dev/otlp/internal/processor/batch"
+	"github.com/otlp-dev/otlp/internal/receiver"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -25,11 +31,11 @@ func TestExampleFileIsValid(t *testing.T) {
 	if got := c.Pipelines["traces"].Exporters; len(got) != 2 || got[1] != "otlphttp/archive" {
 		t.Fatalf("traces exporters = %v", got)
 	}
-	if c.Exporters["file/audit"].File == nil || c.Exporters["otlp"].OTLP.Headers["x-tenant"] != "shop" {
+	if c.Exporters["file/audit"].Config.(*file.Config) == nil || grpcOf(c.Exporters["otlp"]).Headers["x-tenant"] != "shop" {
 		t.Fatalf("exporters decoded wrong: %+v", c.Exporters)
 	}
-	if c.Processors["batch"].Batch.Timeout != 200*time.Millisecond {
-		t.Fatalf("batch timeout = %s", c.Processors["batch"].Batch.Timeout)
+	if c.Processors["batch"].Config.(*batch.Config).Timeout != 200*time.Millisecond {
+		t.Fatalf("batch timeout = %s", c.Processors["batch"].Config.(*batch.Config).Timeout)
 	}
 }
 
@@ -44,8 +50,8 @@ func TestDefaults(t *testing.T) {
 	if c.OTLP.GCPercent != 50 {
 		t.Fatalf("gc_percent default = %d, want 50", c.OTLP.GCPercent)
 	}
-	if c.Receivers["otlp"].OTLP.GRPC.Endpoint != "localhost:4317" || c.Receivers["otlp"].OTLP.HTTP.Endpoint != "localhost:4318" || c.Admin.Endpoint != "localhost:8080" {
-		t.Fatalf("default ports: %+v %+v", c.Receivers["otlp"].OTLP, c.Admin)
+	if recvOf(c.Receivers["otlp"]).GRPC.Endpoint != "localhost:4317" || recvOf(c.Receivers["otlp"]).HTTP.Endpoint != "localhost:4318" || c.Admin.Endpoint != "localhost:8080" {
+		t.Fatalf("default ports: %+v %+v", recvOf(c.Receivers["otlp"]), c.Admin)
 	}
 }
 
@@ -55,7 +61,7 @@ func TestListenHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := c.Receivers["otlp"].OTLP
+	r := recvOf(c.Receivers["otlp"])
 	if r.GRPC.Endpoint != "0.0.0.0:4317" || r.HTTP.Endpoint != "127.0.0.1:9318" || c.Admin.Endpoint != "0.0.0.0:8080" {
 		t.Fatalf("listen_host: grpc %q http %q admin %q", r.GRPC.Endpoint, r.HTTP.Endpoint, c.Admin.Endpoint)
 	}
@@ -68,8 +74,8 @@ func TestListenHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Receivers["otlp"].OTLP.GRPC.Endpoint != "[::]:4317" || c.Admin.Endpoint != "[::]:8080" {
-		t.Fatalf("OTLP_LISTEN_HOST: grpc %q admin %q", c.Receivers["otlp"].OTLP.GRPC.Endpoint, c.Admin.Endpoint)
+	if recvOf(c.Receivers["otlp"]).GRPC.Endpoint != "[::]:4317" || c.Admin.Endpoint != "[::]:8080" {
+		t.Fatalf("OTLP_LISTEN_HOST: grpc %q admin %q", recvOf(c.Receivers["otlp"]).GRPC.Endpoint, c.Admin.Endpoint)
 	}
 }
 
@@ -79,7 +85,7 @@ func TestTransportMakesUpstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := c.Exporters[UpstreamExporter]
-	if e.OTLPHTTP == nil || e.OTLPHTTP.Endpoint != "http://up:4318" || e.OTLPHTTP.Retry.MaxAttempts != 3 {
+	if httpOf(e) == nil || httpOf(e).Endpoint != "http://up:4318" || httpOf(e).Retry.MaxAttempts != 3 {
 		t.Fatalf("upstream = %+v", e)
 	}
 	if c.Pipelines["logs"].Exporters[0] != UpstreamExporter {
@@ -98,10 +104,10 @@ func TestEnvOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.OTLP.LogLevel != "debug" || c.Receivers["otlp"].OTLP.GRPC.Endpoint != "127.0.0.1:1" || c.Admin.Endpoint != "127.0.0.1:2" {
+	if c.OTLP.LogLevel != "debug" || recvOf(c.Receivers["otlp"]).GRPC.Endpoint != "127.0.0.1:1" || c.Admin.Endpoint != "127.0.0.1:2" {
 		t.Fatalf("env not applied: %+v", c.OTLP)
 	}
-	if c.Exporters[UpstreamExporter].OTLP.Endpoint != "up:4317" {
+	if grpcOf(c.Exporters[UpstreamExporter]).Endpoint != "up:4317" {
 		t.Fatal("transport endpoints from env not applied")
 	}
 	if _, err := Parse(nil, envOf(map[string]string{"OTLP_TRANSPORT_TIMEOUT": "soon"})); err == nil || !strings.Contains(err.Error(), "OTLP_TRANSPORT_TIMEOUT (otlp.transport.timeout)") {
@@ -144,7 +150,7 @@ func TestAgentProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := c.Exporters[UpstreamExporter].OTLP
+	e := grpcOf(c.Exporters[UpstreamExporter])
 	if e == nil || len(e.Endpoints) != 2 || e.Endpoints[0] != "http://c1:4317" || e.Queue.Storage != "disk" || e.Queue.Disk.Dir != DefaultAgentQueueDir {
 		t.Fatalf("agent upstream = %+v", e)
 	}
@@ -193,14 +199,14 @@ exporters = ["otlp", "otlp/own", "debug"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := c.Exporters["otlp"].OTLP
+	e := grpcOf(c.Exporters["otlp"])
 	if e.Retry.MaxAttempts != 4 || e.Retry.InitialInterval != 50*time.Millisecond || e.Retry.MaxInterval != 2*time.Second || e.Timeout != 4*time.Second {
 		t.Fatalf("retry/timeout defaults not applied: %+v %s", e.Retry, e.Timeout)
 	}
 	if cb := e.Balancer.CircuitBreaker; cb.FailureThreshold != 7 || cb.RecoveryTimeout != 3*time.Second {
 		t.Fatalf("breaker defaults not applied: %+v", cb)
 	}
-	own := c.Exporters["otlp/own"].OTLP
+	own := grpcOf(c.Exporters["otlp/own"])
 	if own.Retry.InitialInterval != time.Second || own.Timeout != 9*time.Second || own.Retry.MaxAttempts != 0 {
 		t.Fatalf("an exporter's own settings were overridden: %+v %s", own.Retry, own.Timeout)
 	}
@@ -230,7 +236,7 @@ func TestStrictWhereMistakesAreSilent(t *testing.T) {
 		t.Fatalf("default: %v %q", err, c.OTLP.ServiceName)
 	}
 	c, err = Parse([]byte("[receivers.otlp.auth]\nbearer_token = \"${OTLP_TOKEN}\"\n"), envOf(map[string]string{"OTLP_TOKEN": "s3cret"}))
-	if err != nil || c.Receivers["otlp"].OTLP.Auth.BearerToken != "s3cret" {
+	if err != nil || recvOf(c.Receivers["otlp"]).Auth.BearerToken != "s3cret" {
 		t.Fatalf("set: %v", err)
 	}
 }
@@ -248,3 +254,7 @@ func TestSDKSectionAccepted(t *testing.T) {
 		t.Errorf("an unknown section: %v, want unknown key", err)
 	}
 }
+
+func recvOf(c Component) *receiver.Config { r, _ := c.Config.(*receiver.Config); return r }
+func grpcOf(c Component) *otlpgrpc.Config { r, _ := c.Config.(*otlpgrpc.Config); return r }
+func httpOf(c Component) *otlphttp.Config { r, _ := c.Config.(*otlphttp.Config); return r }

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/otlp-dev/otlp/internal/receiver"
 )
 
 // Environment overrides, applied after the file and before defaults are filled in. Each names
@@ -33,13 +35,13 @@ var envKeys = []struct {
 	{"OTLP_LISTEN_HOST", "otlp.listen_host", func(c *Config, v string) error { c.OTLP.ListenHost = v; return nil }},
 	{"OTLP_ADMIN_ENDPOINT", "admin.endpoint", func(c *Config, v string) error { c.Admin.Endpoint = v; return nil }},
 	{"OTLP_GRPC_ENDPOINT", "receivers.otlp.grpc.endpoint", func(c *Config, v string) error {
-		return withOTLPReceiver(c, func(r *Receiver) { r.OTLP.GRPC.Endpoint = v })
+		return withOTLPReceiver(c, func(r *receiver.Config) { r.GRPC.Endpoint = v })
 	}},
 	{"OTLP_HTTP_ENDPOINT", "receivers.otlp.http.endpoint", func(c *Config, v string) error {
-		return withOTLPReceiver(c, func(r *Receiver) { r.OTLP.HTTP.Endpoint = v })
+		return withOTLPReceiver(c, func(r *receiver.Config) { r.HTTP.Endpoint = v })
 	}},
 	{"OTLP_BEARER_TOKEN", "receivers.otlp.auth.bearer_token", func(c *Config, v string) error {
-		return withOTLPReceiver(c, func(r *Receiver) { r.OTLP.Auth.BearerToken = v })
+		return withOTLPReceiver(c, func(r *receiver.Config) { r.Auth.BearerToken = v })
 	}},
 }
 
@@ -77,12 +79,16 @@ func applyEnv(c *Config, getenv Getenv) error {
 	return nil
 }
 
-func withOTLPReceiver(c *Config, f func(*Receiver)) error {
+func withOTLPReceiver(c *Config, f func(*receiver.Config)) error {
 	r, ok := c.Receivers["otlp"]
 	if !ok {
 		r = defaultReceiver()
 	}
-	f(&r)
+	cfg, ok := r.Config.(*receiver.Config)
+	if !ok {
+		return fmt.Errorf("receivers.otlp is a %s receiver", r.Type)
+	}
+	f(cfg)
 	c.Receivers["otlp"] = r
 	return nil
 }

@@ -19,14 +19,14 @@ func transportExporter(t Transport) Exporter {
 		cfg := otlphttp.NewDefaultConfig()
 		applyTransport(t, eps, &cfg.Endpoint, &cfg.Endpoints, &cfg.Queue, &cfg.Timeout, &cfg.TLS.Insecure, &cfg.Compression, &cfg.Retry)
 		cfg.Headers = t.Headers
-		return Exporter{Type: "otlphttp", OTLPHTTP: &cfg}
+		return Exporter{Type: "otlphttp", Config: &cfg}
 	}
 	// gRPC endpoints are host:port (TLS unless insecure), http://host:port (plaintext) or
 	// https://host:port (TLS): the exporter reads the scheme.
 	cfg := otlpgrpc.NewDefaultConfig()
 	applyTransport(t, eps, &cfg.Endpoint, &cfg.Endpoints, &cfg.Queue, &cfg.Timeout, &cfg.TLS.Insecure, &cfg.Compression, &cfg.Retry)
 	cfg.Headers = t.Headers
-	return Exporter{Type: "otlp", OTLP: &cfg}
+	return Exporter{Type: "otlp", Config: &cfg}
 }
 
 // applyTransport sets the fields both network exporters share from the transport section.
@@ -48,38 +48,6 @@ func applyTransport(t Transport, eps []string, endpoint *string, endpoints *[]st
 	retry.MaxAttempts = t.RetryAttempts
 }
 
-// config is the exporter's decoded configuration, for checks that walk its type.
-func (e Exporter) config() any {
-	switch {
-	case e.OTLP != nil:
-		return *e.OTLP
-	case e.OTLPHTTP != nil:
-		return *e.OTLPHTTP
-	case e.Debug != nil:
-		return *e.Debug
-	case e.File != nil:
-		return *e.File
-	}
-	return *e.Nop
-}
-
-// validate checks whichever exporter config is set.
-func (e Exporter) validate() error {
-	switch {
-	case e.OTLP != nil:
-		return e.OTLP.Validate()
-	case e.OTLPHTTP != nil:
-		return e.OTLPHTTP.Validate()
-	case e.Debug != nil:
-		return e.Debug.Validate()
-	case e.File != nil:
-		return e.File.Validate()
-	case e.Nop != nil:
-		return e.Nop.Validate()
-	}
-	return nil
-}
-
 // applyResilienceDefaults lets the seed's [otlp.resilience] section set the retry and
 // per-attempt timeout of network exporters that have no [exporters.X.retry] table or timeout
 // key of their own. Only keys the file really sets are applied: the resilience package's
@@ -88,16 +56,12 @@ func applyResilienceDefaults(c *Config, r resilience.Config, md toml.MetaData) {
 	retrySet := md.IsDefined("otlp", "resilience", "retry")
 	writeSet := md.IsDefined("otlp", "resilience", "timeout", "write")
 	for name, e := range c.Exporters {
-		var retry *sender.RetryConfig
-		var timeout *time.Duration
-		switch {
-		case e.OTLP != nil:
-			retry, timeout = &e.OTLP.Retry, &e.OTLP.Timeout
-		case e.OTLPHTTP != nil:
-			retry, timeout = &e.OTLPHTTP.Retry, &e.OTLPHTTP.Timeout
-		default:
+		d, ok := e.Config.(sender.Deliverer)
+		if !ok {
 			continue
 		}
+		del := d.Delivery()
+		retry, timeout := del.Retry, del.Timeout
 		if retrySet && !md.IsDefined("exporters", name, "retry") {
 			rc := r.Retry
 			retry.Enabled = !rc.Disabled
@@ -120,7 +84,7 @@ func applyResilienceDefaults(c *Config, r resilience.Config, md toml.MetaData) {
 				retry.MaxInterval = retry.InitialInterval
 			}
 		}
-		if cb := breakerOf(e); cb != nil && !md.IsDefined("exporters", name, "balancer", "circuit_breaker") {
+		if cb := del.Breaker; cb != nil && !md.IsDefined("exporters", name, "balancer", "circuit_breaker") {
 			if md.IsDefined("otlp", "resilience", "circuit_breaker", "failure_threshold") {
 				cb.FailureThreshold = r.CircuitBreaker.FailureThreshold
 			}
@@ -133,38 +97,4 @@ func applyResilienceDefaults(c *Config, r resilience.Config, md toml.MetaData) {
 		}
 		c.Exporters[name] = e
 	}
-}
-
-// breakerOf is the per-endpoint circuit breaker configuration of a network exporter.
-func breakerOf(e Exporter) *resilience.BreakerConfig {
-	switch {
-	case e.OTLP != nil:
-		return &e.OTLP.Balancer.CircuitBreaker
-	case e.OTLPHTTP != nil:
-		return &e.OTLPHTTP.Balancer.CircuitBreaker
-	}
-	return nil
-}
-
-// batchesQueue reports whether the exporter merges batches after its sending queue.
-func (e Exporter) batchesQueue() bool {
-	switch {
-	case e.OTLP != nil:
-		return e.OTLP.Queue.Enabled && e.OTLP.Queue.Batch.Enabled
-	case e.OTLPHTTP != nil:
-		return e.OTLPHTTP.Queue.Enabled && e.OTLPHTTP.Queue.Batch.Enabled
-	}
-	return false
-}
-
-// Durable reports whether the exporter keeps a disk queue, so that data is safe once it
-// accepted it.
-func (e Exporter) Durable() bool {
-	switch {
-	case e.OTLP != nil:
-		return e.OTLP.Queue.Durable()
-	case e.OTLPHTTP != nil:
-		return e.OTLPHTTP.Queue.Durable()
-	}
-	return false
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/otlp-dev/otlp/internal/component"
 	"github.com/otlp-dev/otlp/internal/config"
 )
 
@@ -45,9 +46,10 @@ func listenClashes(cfg *config.Config) error {
 	}
 	add("admin.endpoint", cfg.Admin.Endpoint)
 	for _, name := range sortedNames(cfg.Receivers) {
-		if o := cfg.Receivers[name].OTLP; o != nil {
-			add("receivers."+name+".grpc.endpoint", o.GRPC.Endpoint)
-			add("receivers."+name+".http.endpoint", o.HTTP.Endpoint)
+		if l, ok := cfg.Receivers[name].Config.(component.Listener); ok {
+			for _, ep := range l.Endpoints() {
+				add("receivers."+name+"."+ep.Key, *ep.Addr)
+			}
 		}
 	}
 	var clashes []string

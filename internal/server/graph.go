@@ -6,20 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 
+	"github.com/otlp-dev/otlp/internal/component"
 	"github.com/otlp-dev/otlp/internal/config"
 	"github.com/otlp-dev/otlp/internal/pipeline"
-	"github.com/otlp-dev/otlp/internal/processor/batch"
-	"github.com/otlp-dev/otlp/internal/processor/memlimit"
 	"github.com/otlp-dev/otlp/internal/selftel"
 )
-
-// component is what every processor and exporter instance offers the server.
-type component interface {
-	pipeline.Consumer
-	Start(ctx context.Context) error
-	Shutdown(ctx context.Context) error
-}
 
 // healthReporter is implemented by exporters that know whether their upstream accepts data.
 type healthReporter interface {
@@ -31,90 +24,206 @@ type healthReporter interface {
 type exporterSlot struct {
 	name string
 	cfg  config.Exporter
-	exp  component
+	exp  component.Exporter
 }
 
-// graph is the processors and exporters of one configuration generation. Receivers live
-// outside it and reach it through pipeline.Switch values.
+// graph is the processors, connectors and exporters of one configuration generation.
+// Receivers live outside it and reach it through pipeline.Switch values.
 type graph struct {
-	exporters  map[string]*exporterSlot
-	processors []component                    // in start order: nearest the exporters first
-	heads      map[string][]pipeline.Consumer // receiver name + "/" + signal → pipeline heads
-	pipelines  map[string][]string            // pipeline name → its exporter names
+	exporters map[string]*exporterSlot
+	stages    []component.Component          // processors and connectors, in start order: nearest the exporters first
+	heads     map[string][]pipeline.Consumer // receiver name + "/" + signal → pipeline heads
+	pipelines map[string][]string            // pipeline name → the exporters its data reaches (through connectors too)
+}
+
+// builder holds what building one graph needs.
+type builder struct {
+	cfg       *config.Config
+	factories component.Factories
+	log       *slog.Logger
+	metrics   *selftel.Metrics
+	resource  map[string]string
+	g         *graph
+	// routes[connector][signal] are the heads of the pipelines of that signal the connector feeds.
+	routes map[string]map[pipeline.Signal]component.Routes
 }
 
 // buildGraph creates (but does not start) the components of cfg, reusing exporters of prev
 // whose configuration did not change.
-func buildGraph(cfg *config.Config, prev *graph, log *slog.Logger, m *selftel.Metrics, goLimit *memlimit.GoLimit) (*graph, error) {
-	g := &graph{exporters: map[string]*exporterSlot{}, heads: map[string][]pipeline.Consumer{}, pipelines: map[string][]string{}}
-	for name, ecfg := range cfg.Exporters {
+func buildGraph(ctx context.Context, cfg *config.Config, prev *graph, f component.Factories, log *slog.Logger, m *selftel.Metrics) (*graph, error) {
+	b := &builder{cfg: cfg, factories: f, log: log, metrics: m,
+		resource: map[string]string{"deployment.environment.name": cfg.OTLP.Environment},
+		g:        &graph{exporters: map[string]*exporterSlot{}, heads: map[string][]pipeline.Consumer{}, pipelines: map[string][]string{}},
+		routes:   map[string]map[pipeline.Signal]component.Routes{}}
+	for _, name := range sortedNames(cfg.Exporters) {
+		ecfg := cfg.Exporters[name]
 		if !usedExporter(cfg, name) {
 			continue
 		}
 		if prev != nil {
 			if old, ok := prev.exporters[name]; ok && reflect.DeepEqual(old.cfg, ecfg) {
-				g.exporters[name] = old
+				b.g.exporters[name] = old
 				continue
 			}
 		}
-		exp, err := newExporter(name, ecfg, log.With("exporter", name), m)
+		fac, ok := f.Lookup(component.KindExporter, ecfg.Type)
+		if !ok {
+			b.g.release(ctx, prev)
+			return nil, fmt.Errorf("exporters.%s: %w", name, f.UnknownType(component.KindExporter, ecfg.Type))
+		}
+		exp, err := fac.(component.ExporterFactory).CreateExporter(ctx, b.settings(name, "exporter"), ecfg.Config)
 		if err != nil {
+			b.g.release(ctx, prev)
 			return nil, fmt.Errorf("exporters.%s: %w", name, err)
 		}
-		g.exporters[name] = &exporterSlot{name: name, cfg: ecfg, exp: exp}
+		b.g.exporters[name] = &exporterSlot{name: name, cfg: ecfg, exp: exp}
 	}
-	for pname, p := range cfg.Pipelines {
-		sig, err := config.SignalOf(pname)
+	for _, pname := range pipelineOrder(cfg) {
+		if err := b.buildPipeline(ctx, pname); err != nil {
+			b.g.release(ctx, prev)
+			return nil, err
+		}
+	}
+	return b.g, nil
+}
+
+func (b *builder) settings(id, kind string) component.Settings {
+	return component.Settings{ID: id, Logger: b.log.With(kind, id), Metrics: b.metrics, Resource: b.resource}
+}
+
+// buildPipeline creates the processors of pipeline pname and the connectors it exports to;
+// every pipeline those connectors feed is already built.
+func (b *builder) buildPipeline(ctx context.Context, pname string) error {
+	cfg, g := b.cfg, b.g
+	p := cfg.Pipelines[pname]
+	sig, err := config.SignalOf(pname)
+	if err != nil {
+		return err
+	}
+	fan := make(pipeline.Fanout, 0, len(p.Exporters))
+	durable := false
+	for _, e := range p.Exporters {
+		if slot, ok := g.exporters[e]; ok {
+			fan = append(fan, slot.exp)
+			durable = durable || slot.cfg.Durable()
+			g.pipelines[pname] = append(g.pipelines[pname], e)
+			continue
+		}
+		conn, err := b.buildConnector(ctx, e, sig)
+		if err != nil {
+			return fmt.Errorf("pipelines.%s.exporters: %s: %w", pname, e, err)
+		}
+		fan = append(fan, conn)
+		for _, out := range b.routes[e] {
+			for _, r := range out {
+				for _, x := range g.pipelines[r.Pipeline] {
+					if !slices.Contains(g.pipelines[pname], x) {
+						g.pipelines[pname] = append(g.pipelines[pname], x)
+					}
+				}
+			}
+		}
+	}
+	var next pipeline.Consumer = fan
+	if len(fan) == 1 {
+		next = fan[0]
+	}
+	for i := len(p.Processors) - 1; i >= 0; i-- {
+		name := p.Processors[i]
+		pc := cfg.Processors[name]
+		fac, ok := b.factories.Lookup(component.KindProcessor, pc.Type)
+		if !ok {
+			return fmt.Errorf("pipelines.%s.processors: %s: %w", pname, name, b.factories.UnknownType(component.KindProcessor, pc.Type))
+		}
+		set := component.PipelineSettings{Settings: b.settings(name, "processor"), Pipeline: pname, Signal: sig, Durable: durable}
+		set.Logger = set.Logger.With("pipeline", pname)
+		proc, err := fac.(component.ProcessorFactory).CreateProcessor(ctx, set, pc.Config, next)
+		if err != nil {
+			return fmt.Errorf("pipelines.%s.processors: %s: %w", pname, name, err)
+		}
+		g.stages = append(g.stages, proc)
+		next = proc
+	}
+	for _, r := range p.Receivers {
+		if _, ok := cfg.Connectors[r]; ok {
+			if b.routes[r] == nil {
+				b.routes[r] = map[pipeline.Signal]component.Routes{}
+			}
+			b.routes[r][sig] = append(b.routes[r][sig], component.Route{Pipeline: pname, Consumer: next})
+			continue
+		}
+		key := r + "/" + sig.String()
+		g.heads[key] = append(g.heads[key], next)
+	}
+	return nil
+}
+
+// buildConnector creates connector name for input signal in: one instance per output signal
+// it feeds pipelines of, fanned out when there are several.
+func (b *builder) buildConnector(ctx context.Context, name string, in pipeline.Signal) (pipeline.Consumer, error) {
+	cc := b.cfg.Connectors[name]
+	fac, ok := b.factories.Lookup(component.KindConnector, cc.Type)
+	if !ok {
+		return nil, b.factories.UnknownType(component.KindConnector, cc.Type)
+	}
+	cf := fac.(component.ConnectorFactory)
+	var outs pipeline.Fanout
+	for _, out := range pipeline.Signals {
+		routes := b.routes[name][out]
+		if len(routes) == 0 || !slices.Contains(cf.Outputs(in), out) {
+			continue
+		}
+		set := b.settings(name, "connector")
+		set.Logger = set.Logger.With("from", in.String(), "to", out.String())
+		conn, err := cf.CreateConnector(ctx, set, cc.Config, in, out, routes)
 		if err != nil {
 			return nil, err
 		}
-		fan := make(pipeline.Fanout, 0, len(p.Exporters))
-		for _, e := range p.Exporters {
-			fan = append(fan, g.exporters[e].exp)
-		}
-		g.pipelines[pname] = p.Exporters
-		var next pipeline.Consumer = fan
-		for i := len(p.Processors) - 1; i >= 0; i-- {
-			name := p.Processors[i]
-			pc := cfg.Processors[name]
-			var proc component
-			switch {
-			case pc.Batch != nil:
-				bc := *pc.Batch
-				if bc.AckAfterFlush == nil {
-					// In front of a disk queue, acknowledge only what reached it.
-					durable := false
-					for _, e := range p.Exporters {
-						durable = durable || cfg.Exporters[e].Durable()
-					}
-					bc.AckAfterFlush = &durable
-				}
-				proc, err = batch.New(bc, batch.Settings{Name: pname, Signal: sig, Logger: log.With("processor", name, "pipeline", pname), Metrics: m}, next)
-			case pc.MemoryLimiter != nil:
-				proc, err = memlimit.New(*pc.MemoryLimiter, memlimit.Settings{Name: pname, Logger: log.With("processor", name, "pipeline", pname), Metrics: m, GoLimit: goLimit}, next)
-			default:
-				err = fmt.Errorf("unknown processor type %q", pc.Type)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("pipelines.%s.processors: %s: %w", pname, name, err)
-			}
-			g.processors = append(g.processors, proc)
-			next = proc
-		}
-		for _, r := range p.Receivers {
-			key := r + "/" + sig.String()
-			g.heads[key] = append(g.heads[key], next)
-		}
+		b.g.stages = append(b.g.stages, conn)
+		outs = append(outs, conn)
 	}
-	return g, nil
+	if len(outs) == 0 {
+		return nil, fmt.Errorf("connector feeds no pipeline from %s", in)
+	}
+	if len(outs) == 1 {
+		return outs[0], nil
+	}
+	return outs, nil
+}
+
+// pipelineOrder lists the pipelines so that each comes after every pipeline it feeds through
+// a connector (validation rejects cycles), by name otherwise.
+func pipelineOrder(cfg *config.Config) []string {
+	var order []string
+	seen := map[string]bool{}
+	var visit func(p string)
+	visit = func(p string) {
+		if seen[p] {
+			return
+		}
+		seen[p] = true
+		for _, e := range cfg.Pipelines[p].Exporters {
+			if _, ok := cfg.Connectors[e]; !ok {
+				continue
+			}
+			for _, q := range sortedNames(cfg.Pipelines) {
+				if slices.Contains(cfg.Pipelines[q].Receivers, e) {
+					visit(q)
+				}
+			}
+		}
+		order = append(order, p)
+	}
+	for _, p := range sortedNames(cfg.Pipelines) {
+		visit(p)
+	}
+	return order
 }
 
 func usedExporter(cfg *config.Config, name string) bool {
 	for _, p := range cfg.Pipelines {
-		for _, e := range p.Exporters {
-			if e == name {
-				return true
-			}
+		if slices.Contains(p.Exporters, name) {
+			return true
 		}
 	}
 	return false
@@ -132,9 +241,10 @@ func (g *graph) head(receiver string, sig pipeline.Signal) pipeline.Consumer {
 	return pipeline.Fanout(hs)
 }
 
-// start starts exporters not yet running (reused ones are), then processors.
+// start starts exporters not yet running (reused ones are), then processors and connectors.
 func (g *graph) start(ctx context.Context, prev *graph) error {
-	for name, slot := range g.exporters {
+	for _, name := range sortedNames(g.exporters) {
+		slot := g.exporters[name]
 		if prev != nil && prev.exporters[name] == slot {
 			continue
 		}
@@ -142,7 +252,7 @@ func (g *graph) start(ctx context.Context, prev *graph) error {
 			return fmt.Errorf("exporters.%s: start: %w", name, err)
 		}
 	}
-	for _, p := range g.processors {
+	for _, p := range g.stages {
 		if err := p.Start(ctx); err != nil {
 			return fmt.Errorf("processor start: %w", err)
 		}
@@ -150,12 +260,12 @@ func (g *graph) start(ctx context.Context, prev *graph) error {
 	return nil
 }
 
-// shutdown drains the processors into the exporters, then stops the exporters that next (the
-// generation replacing this one, or nil) does not keep.
+// shutdown drains the processors and connectors into the exporters, then stops the exporters
+// that next (the generation replacing this one, or nil) does not keep.
 func (g *graph) shutdown(ctx context.Context, next *graph) error {
 	var errs []error
-	for i := len(g.processors) - 1; i >= 0; i-- {
-		errs = append(errs, g.processors[i].Shutdown(ctx))
+	for i := len(g.stages) - 1; i >= 0; i-- {
+		errs = append(errs, g.stages[i].Shutdown(ctx))
 	}
 	for name, slot := range g.exporters {
 		if next != nil && next.exporters[name] == slot {
@@ -165,3 +275,6 @@ func (g *graph) shutdown(ctx context.Context, next *graph) error {
 	}
 	return errors.Join(errs...)
 }
+
+// release shuts down what a graph that failed to build had created, leaving prev's exporters.
+func (g *graph) release(ctx context.Context, prev *graph) { _ = g.shutdown(ctx, prev) }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/otlp-dev/otlp/internal/admin"
+	"github.com/otlp-dev/otlp/internal/component"
 	"github.com/otlp-dev/otlp/internal/exporter/sender"
 	"github.com/otlp-dev/otlp/internal/lb"
 	"github.com/otlp-dev/otlp/resilience"
@@ -42,7 +43,7 @@ type exporterState struct {
 // not accepting: during a reload the replacement waits briefly for the exporter it replaces.
 const lockedGrace = 5 * time.Second
 
-func stateOf(exp component) exporterState {
+func stateOf(exp component.Exporter) exporterState {
 	st := exporterState{healthy: true, accepting: true}
 	if r, ok := exp.(healthReporter); ok {
 		st.healthy = r.Healthy()

@@ -5,11 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otlp-dev/otlp/internal/component"
 	"github.com/otlp-dev/otlp/internal/exporter/sender"
 )
 
 type statusOnly struct {
-	component
+	component.Exporter
 	st sender.Status
 }
 

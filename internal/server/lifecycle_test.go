@@ -23,6 +23,7 @@ import (
 
 	"github.com/otlp-dev/otlp/internal/admin"
 	"github.com/otlp-dev/otlp/internal/config"
+	"github.com/otlp-dev/otlp/internal/exporter/otlpgrpc"
 	"github.com/otlp-dev/otlp/internal/grpcraw"
 	"github.com/otlp-dev/otlp/internal/testutil"
 )
@@ -268,7 +269,7 @@ retry = { base_delay = "5ms", max_delay = "10ms" }
 		defer cancel()
 		_ = s.Shutdown(ctx)
 	}()
-	if got := s.cfg.Exporters["otlp/dead"].OTLP.Retry.InitialInterval; got != 5*time.Millisecond {
+	if got := s.cfg.Exporters["otlp/dead"].Config.(*otlpgrpc.Config).Retry.InitialInterval; got != 5*time.Millisecond {
 		t.Fatalf("[otlp.resilience] retry not applied to the exporter: initial_interval %s", got)
 	}
 	grpcAddr, _ := s.ReceiverAddrs("otlp")

@@ -15,11 +15,10 @@ import (
 	"time"
 
 	"github.com/otlp-dev/otlp/internal/admin"
+	"github.com/otlp-dev/otlp/internal/component"
+	"github.com/otlp-dev/otlp/internal/components"
 	"github.com/otlp-dev/otlp/internal/config"
 	"github.com/otlp-dev/otlp/internal/pipeline"
-	"github.com/otlp-dev/otlp/internal/processor/memlimit"
-	"github.com/otlp-dev/otlp/internal/receiver"
-	"github.com/otlp-dev/otlp/internal/receiver/hostmetrics"
 	"github.com/otlp-dev/otlp/internal/selftel"
 	"github.com/otlp-dev/otlp/internal/serverconf"
 	"github.com/otlp-dev/otlp/resilience"
@@ -31,14 +30,16 @@ type Settings struct {
 	// Level is adjusted on reload when log_level changes; nil leaves the level alone.
 	Level   *slog.LevelVar
 	Version string
+	// Factories are the component types the configuration may use; zero: the built-in ones
+	// (internal/components). The configuration must have been parsed with the same types.
+	Factories component.Factories
 }
 
 // receiverSlot is a running receiver and the switches its signals feed.
 type receiverSlot struct {
 	cfg      config.Receiver
 	files    string // digest of the files it read at start (TLS, token): a rotation restarts it
-	recv     pipeline.Component
-	otlp     *receiver.Receiver // set for OTLP receivers, for their addresses
+	recv     component.Receiver
 	switches map[pipeline.Signal]*pipeline.Switch
 }
 
@@ -48,7 +49,9 @@ type Server struct {
 	log     *slog.Logger
 	metrics *selftel.Metrics
 	admin   *admin.Server
-	goLimit *memlimit.GoLimit // the Go runtime's memory limit, shared by every graph's limiters
+	// factories outlive configuration generations: a factory may hold what its instances
+	// share (the memory limiters' owner of the Go runtime's memory limit).
+	factories component.Factories
 
 	manager     *resilience.Manager   // named policies of [otlp.resilience], for /metrics
 	current     atomic.Pointer[graph] // the running graph, for readers outside mu
@@ -68,9 +71,12 @@ func New(cfg *config.Config, set Settings) (*Server, error) {
 	if set.Logger == nil {
 		set.Logger = slog.New(slog.DiscardHandler)
 	}
+	if set.Factories.IsZero() {
+		set.Factories = components.Default()
+	}
 	s := &Server{set: set, log: set.Logger, metrics: selftel.New(), cfg: cfg, receivers: map[string]*receiverSlot{},
-		goLimit: memlimit.NewGoLimit()}
-	g, err := buildGraph(cfg, nil, s.log, s.metrics, s.goLimit)
+		factories: set.Factories}
+	g, err := buildGraph(context.Background(), cfg, nil, s.factories, s.log, s.metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +120,7 @@ func (s *Server) Start(ctx context.Context) error {
 
 func (s *Server) startReceiverLocked(ctx context.Context, name string, rc config.Receiver, g *graph) error {
 	slot := &receiverSlot{cfg: rc, switches: map[pipeline.Signal]*pipeline.Switch{}}
-	var cons [4]pipeline.Consumer
+	var cons component.Consumers
 	for _, sig := range pipeline.Signals {
 		if h := g.head(name, sig); h != nil {
 			sw := &pipeline.Switch{}
@@ -124,11 +130,11 @@ func (s *Server) startReceiverLocked(ctx context.Context, name string, rc config
 		}
 	}
 	slot.files = filesDigest(rc)
-	r, otlp, err := s.buildReceiver(name, rc, cons)
+	r, err := s.buildReceiver(ctx, name, rc, cons)
 	if err != nil || r == nil {
 		return err
 	}
-	slot.recv, slot.otlp = r, otlp
+	slot.recv = r
 	if err := slot.recv.Start(ctx); err != nil {
 		return fmt.Errorf("receivers.%s: %w", name, err)
 	}
@@ -138,41 +144,28 @@ func (s *Server) startReceiverLocked(ctx context.Context, name string, rc config
 
 // buildReceiver creates (without starting) receiver name feeding cons; nil when it has nothing
 // to feed. It loads what the receiver needs from disk (TLS files, token files).
-func (s *Server) buildReceiver(name string, rc config.Receiver, cons [4]pipeline.Consumer) (pipeline.Component, *receiver.Receiver, error) {
-	log := s.log.With("receiver", name)
-	switch {
-	case rc.OTLP != nil:
-		r, err := receiver.New(*rc.OTLP, receiver.Settings{
-			Logger: log, Metrics: s.metrics,
-			Traces: cons[pipeline.SignalTraces], MetricsConsumer: cons[pipeline.SignalMetrics], Logs: cons[pipeline.SignalLogs],
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("receivers.%s: %w", name, err)
-		}
-		return r, r, nil
-	case rc.HostMetrics != nil:
-		if cons[pipeline.SignalMetrics] == nil {
-			return nil, nil, nil // in no pipeline: nothing to collect for
-		}
-		r, err := hostmetrics.New(*rc.HostMetrics, hostmetrics.Settings{
-			Logger: log, Metrics: s.metrics, Consumer: cons[pipeline.SignalMetrics],
-			Resource: map[string]string{"deployment.environment.name": s.cfg.OTLP.Environment},
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("receivers.%s: %w", name, err)
-		}
-		return r, nil, nil
+func (s *Server) buildReceiver(ctx context.Context, name string, rc config.Receiver, cons component.Consumers) (component.Receiver, error) {
+	fac, ok := s.factories.Lookup(component.KindReceiver, rc.Type)
+	if !ok {
+		return nil, fmt.Errorf("receivers.%s: %w", name, s.factories.UnknownType(component.KindReceiver, rc.Type))
 	}
-	return nil, nil, fmt.Errorf("receivers.%s: unknown receiver type %q", name, rc.Type)
+	set := component.Settings{ID: name, Logger: s.log.With("receiver", name), Metrics: s.metrics,
+		Resource: map[string]string{"deployment.environment.name": s.cfg.OTLP.Environment}}
+	r, err := fac.(component.ReceiverFactory).CreateReceiver(ctx, set, rc.Config, cons)
+	if err != nil {
+		return nil, fmt.Errorf("receivers.%s: %w", name, err)
+	}
+	return r, nil
 }
 
 // filesDigest hashes the contents of the files receiver rc reads at start; "" when it reads
 // none. A file that cannot be read hashes as its error, so that it counts as changed.
 func filesDigest(rc config.Receiver) string {
-	if rc.OTLP == nil {
+	f, ok := rc.Config.(component.FileReader)
+	if !ok {
 		return ""
 	}
-	return serverconf.Digest(rc.OTLP.Files())
+	return serverconf.Digest(f.Files())
 }
 
 // receiverFilesChangedLocked reports whether a running receiver's TLS or token file changed
@@ -191,13 +184,13 @@ func (s *Server) receiverFilesChangedLocked() bool {
 func (s *Server) checkReceivers(cfg *config.Config, g *graph, names []string) error {
 	var errs []error
 	for _, name := range names {
-		var cons [4]pipeline.Consumer
+		var cons component.Consumers
 		for _, sig := range pipeline.Signals {
 			if h := g.head(name, sig); h != nil {
 				cons[sig] = h
 			}
 		}
-		r, _, err := s.buildReceiver(name, cfg.Receivers[name], cons)
+		r, err := s.buildReceiver(context.Background(), name, cfg.Receivers[name], cons)
 		if err != nil {
 			errs = append(errs, err)
 		} else if r != nil {
@@ -211,8 +204,14 @@ func (s *Server) checkReceivers(cfg *config.Config, g *graph, names []string) er
 func (s *Server) ReceiverAddrs(name string) (grpcAddr, httpAddr net.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if slot, ok := s.receivers[name]; ok && slot.otlp != nil {
-		return slot.otlp.GRPCAddr(), slot.otlp.HTTPAddr()
+	type addrs interface {
+		GRPCAddr() net.Addr
+		HTTPAddr() net.Addr
+	}
+	if slot, ok := s.receivers[name]; ok {
+		if a, ok := slot.recv.(addrs); ok {
+			return a.GRPCAddr(), a.HTTPAddr()
+		}
 	}
 	return nil, nil
 }
@@ -247,7 +246,7 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) error {
 	if !reflect.DeepEqual(cfg.Admin, s.cfg.Admin) || cfg.OTLP.LogFormat != s.cfg.OTLP.LogFormat {
 		s.log.Warn("admin endpoint and log_format changes take effect after a restart")
 	}
-	next, err := buildGraph(cfg, s.graph, s.log, s.metrics, s.goLimit)
+	next, err := buildGraph(ctx, cfg, s.graph, s.factories, s.log, s.metrics)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/otlp-dev/otlp/internal/config"
+	"github.com/otlp-dev/otlp/internal/exporter/otlpgrpc"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/internal/testutil"
 )
@@ -251,7 +252,7 @@ func TestReadyAndDefaults(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("/ready = %d", resp.StatusCode)
 	}
-	if c := config.Default(); len(c.Pipelines) != 3 || c.Exporters["debug"].Debug == nil {
+	if c := config.Default(); len(c.Pipelines) != 3 || c.Exporters["debug"].Type != "debug" {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -271,7 +272,7 @@ func TestLoadFileWithEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := cfg.Exporters[config.UpstreamExporter]; e.OTLP == nil || e.OTLP.Endpoint != "127.0.0.1:9" {
+	if e := cfg.Exporters[config.UpstreamExporter]; e.Type != "otlp" || e.Config.(*otlpgrpc.Config).Endpoint != "127.0.0.1:9" {
 		t.Fatalf("upstream exporter: %+v", e)
 	}
 }

@@ -1,0 +1,32 @@
+package components
+
+import (
+	"testing"
+
+	"github.com/otlp-dev/otlp/internal/component"
+)
+
+// The list indexes without a duplicate, and every factory's defaults validate, so that a
+// component configured with an empty table works.
+func TestList(t *testing.T) {
+	f, err := component.NewFactories(List()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fac := range List() {
+		if len(fac.Signals()) == 0 {
+			t.Errorf("%s %q supports no signal", fac.Kind(), fac.Type())
+		}
+		cfg := fac.NewDefaultConfig()
+		needsDestination := map[string]bool{"file": true, "otlp": true, "otlphttp": true}
+		if err := cfg.Validate(); err != nil && !(fac.Kind() == component.KindExporter && needsDestination[fac.Type()]) {
+			t.Errorf("%s %q: defaults do not validate: %v", fac.Kind(), fac.Type(), err)
+		}
+		if got, _ := f.Lookup(fac.Kind(), fac.Type()); got == nil {
+			t.Errorf("%s %q not indexed", fac.Kind(), fac.Type())
+		}
+	}
+	if _, err := component.NewFactories(append(List(), List()[0])...); err == nil {
+		t.Error("a type listed twice was accepted")
+	}
+}

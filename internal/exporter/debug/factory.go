@@ -1,0 +1,16 @@
+package debug
+
+import (
+	"context"
+
+	"github.com/otlp-dev/otlp/internal/component"
+)
+
+// NewFactory returns the factory of the "debug" exporter.
+func NewFactory() component.ExporterFactory {
+	return component.NewExporterFactory("debug", component.AllSignals,
+		func() *Config { c := NewDefaultConfig(); return &c },
+		func(_ context.Context, set component.Settings, cfg *Config) (component.Exporter, error) {
+			return New(*cfg, Settings{Name: set.ID, Logger: set.Logger, Metrics: set.Metrics})
+		})
+}
