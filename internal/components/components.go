@@ -4,6 +4,9 @@ package components
 
 import (
 	"github.com/otlp-dev/otlp/internal/component"
+	"github.com/otlp-dev/otlp/internal/connector/count"
+	"github.com/otlp-dev/otlp/internal/connector/forward"
+	"github.com/otlp-dev/otlp/internal/connector/routing"
 	"github.com/otlp-dev/otlp/internal/exporter/debug"
 	"github.com/otlp-dev/otlp/internal/exporter/file"
 	"github.com/otlp-dev/otlp/internal/exporter/nop"
@@ -31,6 +34,10 @@ func List() []component.Factory {
 		debug.NewFactory(),
 		file.NewFactory(),
 		nop.NewFactory(),
+
+		forward.NewFactory(),
+		routing.NewFactory(),
+		count.NewFactory(),
 	}
 }
 

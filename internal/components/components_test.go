@@ -18,8 +18,9 @@ func TestList(t *testing.T) {
 			t.Errorf("%s %q supports no signal", fac.Kind(), fac.Type())
 		}
 		cfg := fac.NewDefaultConfig()
-		needsDestination := map[string]bool{"file": true, "otlp": true, "otlphttp": true}
-		if err := cfg.Validate(); err != nil && !(fac.Kind() == component.KindExporter && needsDestination[fac.Type()]) {
+		// these cannot work without being told where to send or how to route
+		needsSettings := map[string]bool{"exporter/file": true, "exporter/otlp": true, "exporter/otlphttp": true, "connector/routing": true}
+		if err := cfg.Validate(); err != nil && !needsSettings[fac.Kind().String()+"/"+fac.Type()] {
 			t.Errorf("%s %q: defaults do not validate: %v", fac.Kind(), fac.Type(), err)
 		}
 		if got, _ := f.Lookup(fac.Kind(), fac.Type()); got == nil {

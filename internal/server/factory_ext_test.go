@@ -39,7 +39,12 @@ type capture struct {
 	started bool
 }
 
-func (c *capture) Start(context.Context) error    { c.mu.Lock(); c.started = true; c.mu.Unlock(); return nil }
+func (c *capture) Start(context.Context) error {
+	c.mu.Lock()
+	c.started = true
+	c.mu.Unlock()
+	return nil
+}
 func (c *capture) Shutdown(context.Context) error { return nil }
 func (c *capture) Consume(_ context.Context, b pipeline.Batch) error {
 	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(b.Body)
@@ -58,7 +63,11 @@ func (c *capture) Consume(_ context.Context, b pipeline.Batch) error {
 	return nil
 }
 
-func (c *capture) seen() []string { c.mu.Lock(); defer c.mu.Unlock(); return append([]string(nil), c.names...) }
+func (c *capture) seen() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.names...)
+}
 
 // factories is the built-in list plus one line: the capture exporter.
 func factories(t *testing.T, got **capture) component.Factories {
