@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -258,3 +260,20 @@ func TestSDKSectionAccepted(t *testing.T) {
 func recvOf(c Component) *receiver.Config { r, _ := c.Config.(*receiver.Config); return r }
 func grpcOf(c Component) *otlpgrpc.Config { r, _ := c.Config.(*otlpgrpc.Config); return r }
 func httpOf(c Component) *otlphttp.Config { r, _ := c.Config.(*otlphttp.Config); return r }
+
+// Every TOML example of docs/components.md is a configuration that loads.
+func TestComponentsDocExamples(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/components.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```toml\n(.*?)```").FindAllStringSubmatch(string(doc), -1)
+	if len(blocks) < 3 {
+		t.Fatalf("found %d toml blocks", len(blocks))
+	}
+	for _, b := range blocks {
+		if _, err := Parse([]byte(b[1]), noEnv); err != nil {
+			t.Errorf("%v\n%s", err, b[1])
+		}
+	}
+}
