@@ -64,12 +64,20 @@ fuzz-short:
 		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 100x $$pkg; \
 	done
 
-## tools: load generators the end-to-end tests use (telemetrygen). Absent tools make those
-## tests skip locally and fail in CI (CI=true).
+## tools: what the end-to-end tests run beside otlp: the load generator (telemetrygen) and the
+## OpenTelemetry Collector with the contrib components test/compare checks ours against
+## (otelcol-components, built once from bench/components/manifest.yaml, a few minutes). Absent
+## tools make those tests skip locally and fail in CI (CI=true).
+OTELCOL_BUILDER ?= v0.162.0
 tools:
-	@mkdir -p $(TOOLS)
+	@mkdir -p $(TOOLS) bin
 	@test -x $(TOOLS)/telemetrygen || GOBIN=$(TOOLS) $(GO) install github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@v0.161.0 \
 		|| { echo "telemetrygen could not be installed"; test "$$CI" != true; }
+	@test -x $(TOOLS)/otelcol-components || { echo "building otelcol-components with the Collector builder (log: bin/builder.log)"; \
+		GOBIN=$(TOOLS) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OTELCOL_BUILDER) && \
+		$(TOOLS)/builder --config=bench/components/manifest.yaml > bin/builder.log 2>&1 && \
+		cp bench/out/otelcol-components/otelcol-components $(TOOLS)/; } \
+		|| { tail -20 bin/builder.log; echo "otelcol-components could not be built"; test "$$CI" != true; }
 
 ## chaos: the process-level fault test of the agent (collector stopped, agent and collector
 ## kill -9, blackholed collector), about a minute; part of `make test`. It prints the result of
