@@ -23,6 +23,7 @@ FUZZ_TARGETS := \
 	./internal/exporter/otlpmsg:FuzzDecode \
 	./internal/queue:FuzzOpen \
 	./internal/lb:FuzzParseEndpoints \
+	./internal/connector/routing:FuzzCondition \
 	./resilience:FuzzFromHTTPResponse
 
 .PHONY: all build run test unit vet check-deadcode fuzz-short tools bench-collector bench-resilience clean chaos
