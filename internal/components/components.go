@@ -12,8 +12,10 @@ import (
 	"github.com/otlp-dev/otlp/internal/exporter/nop"
 	"github.com/otlp-dev/otlp/internal/exporter/otlpgrpc"
 	"github.com/otlp-dev/otlp/internal/exporter/otlphttp"
+	"github.com/otlp-dev/otlp/internal/processor/attributes"
 	"github.com/otlp-dev/otlp/internal/processor/batch"
 	"github.com/otlp-dev/otlp/internal/processor/memlimit"
+	"github.com/otlp-dev/otlp/internal/processor/resource"
 	"github.com/otlp-dev/otlp/internal/receiver"
 	"github.com/otlp-dev/otlp/internal/receiver/hostmetrics"
 )
@@ -28,6 +30,8 @@ func List() []component.Factory {
 
 		batch.NewFactory(),
 		memlimit.NewFactory(),
+		resource.NewFactory(),
+		attributes.NewFactory(),
 
 		otlpgrpc.NewFactory(),
 		otlphttp.NewFactory(),

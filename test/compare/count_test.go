@@ -257,18 +257,18 @@ func renderMap(m pcommon.Map) string {
 func TestCountMatchesCollector(t *testing.T) {
 	ctx := testContext(t)
 	oursSink, theirsSink := testutil.NewSink(t), testutil.NewSink(t)
-	theirs := startCollector(t, countYAML, theirsSink.GRPCAddr)
+	theirs, theirCtx := startCollector(t, ctx, countYAML, theirsSink.GRPCAddr)
 	ours := startOurs(t, countTOML, oursSink.GRPCAddr)
 	in := countInput()
 	send(t, ctx, ours, in)
-	send(t, ctx, theirs, in)
+	send(t, theirCtx, theirs, in)
 	// How many points to wait for: the connector's own count of this input, made outside the
 	// server. The comparison below does not depend on it.
 	want := expectedPoints(t, in)
 	if err := oursSink.WaitItems(ctx, pipeline.SignalMetrics, want); err != nil {
 		t.Fatalf("ours: %v; got:\n%s", err, strings.Join(renderCounts(oursSink.Metrics()), "\n"))
 	}
-	if err := theirsSink.WaitItems(ctx, pipeline.SignalMetrics, want); err != nil {
+	if err := theirsSink.WaitItems(theirCtx, pipeline.SignalMetrics, want); err != nil {
 		t.Fatalf("Collector: %v", err)
 	}
 	o, c := renderCounts(oursSink.Metrics()), renderCounts(theirsSink.Metrics())

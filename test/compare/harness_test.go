@@ -44,8 +44,9 @@ func absent(t *testing.T, format string, args ...any) {
 }
 
 // startCollector runs the Collector with the YAML config (where RECEIVER and SINK stand for its
-// OTLP/gRPC listen address and the sink's) and returns the address it receives on.
-func startCollector(t *testing.T, yaml, sink string) string {
+// OTLP/gRPC listen address and the sink's) and returns the address it receives on, and a
+// context that ends if the Collector exits (a configuration it rejects, say).
+func startCollector(t *testing.T, ctx context.Context, yaml, sink string) (string, context.Context) {
 	t.Helper()
 	bin, err := exec.LookPath(collectorBinary)
 	if err != nil {
@@ -69,14 +70,21 @@ func startCollector(t *testing.T, yaml, sink string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	running, stop := context.WithCancel(ctx)
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		stop()
+		close(exited)
+	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		<-exited
 		if t.Failed() {
 			t.Logf("collector output:\n%s", out.String())
 		}
 	})
-	return addr
+	return addr, running
 }
 
 // startOurs runs otlp-server in process from TOML text (RECEIVER and SINK as for the

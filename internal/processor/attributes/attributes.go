@@ -1,0 +1,144 @@
+// Package attributes is the "attributes" processor: it applies attribute actions to the
+// attributes of spans, data points and log records, optionally only to those its include
+// and exclude properties select, with the configuration of the Collector's
+// attributesprocessor.
+package attributes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otlp-dev/otlp/internal/component"
+	"github.com/otlp-dev/otlp/internal/pipeline"
+	"github.com/otlp-dev/otlp/internal/processor/attraction"
+	"github.com/otlp-dev/otlp/internal/processor/match"
+	"github.com/otlp-dev/otlp/internal/processor/pdataproc"
+)
+
+// Config is [processors.attributes].
+type Config struct {
+	Actions []attraction.Action `toml:"actions"`
+	Include *match.Properties   `toml:"include"`
+	Exclude *match.Properties   `toml:"exclude"`
+}
+
+// Validate compiles the actions and checks the match tables.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Actions) == 0 {
+		errs = append(errs, errors.New("actions: at least one action is required"))
+	} else if _, err := attraction.Compile(c.Actions); err != nil {
+		errs = append(errs, fmt.Errorf("actions.%w", err))
+	}
+	for _, m := range []struct {
+		key string
+		p   *match.Properties
+	}{{"include", c.Include}, {"exclude", c.Exclude}} {
+		if m.p == nil {
+			continue
+		}
+		// Which properties apply depends on the pipeline's signal: the rest is checked when
+		// the processor is built for it (start-up and --check-config both build it).
+		if m.p.MatchType != "strict" && m.p.MatchType != "regexp" {
+			errs = append(errs, fmt.Errorf("%s.match_type: %q is neither strict nor regexp", m.key, m.p.MatchType))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NewFactory returns the factory of the "attributes" processor.
+func NewFactory() component.ProcessorFactory {
+	return component.NewProcessorFactory("attributes", component.AllSignals,
+		func() *Config { return &Config{} },
+		func(_ context.Context, set component.PipelineSettings, cfg *Config, next pipeline.Consumer) (component.Processor, error) {
+			return New(*cfg, set.Signal, next)
+		})
+}
+
+var kinds = map[pipeline.Signal]match.Kind{pipeline.SignalTraces: match.Spans, pipeline.SignalMetrics: match.Metrics, pipeline.SignalLogs: match.Logs}
+
+// New builds the processor for signal sig.
+func New(cfg Config, sig pipeline.Signal, next pipeline.Consumer) (*pdataproc.Processor, error) {
+	acts, err := attraction.Compile(cfg.Actions)
+	if err != nil {
+		return nil, fmt.Errorf("actions.%w", err)
+	}
+	inc, err := match.Compile(cfg.Include, kinds[sig])
+	if err != nil {
+		return nil, fmt.Errorf("include.%w", err)
+	}
+	exc, err := match.Compile(cfg.Exclude, kinds[sig])
+	if err != nil {
+		return nil, fmt.Errorf("exclude.%w", err)
+	}
+	filtered := inc != nil || exc != nil
+	return &pdataproc.Processor{Name: "attributes", Next: next, Funcs: pdataproc.Funcs{
+		Traces: func(td ptrace.Traces) {
+			for _, rs := range td.ResourceSpans().All() {
+				for _, ss := range rs.ScopeSpans().All() {
+					for _, sp := range ss.Spans().All() {
+						if !filtered || match.Selects(inc, exc, match.Item{Resource: rs.Resource().Attributes(), Scope: ss.Scope(), Attributes: sp.Attributes(), Name: sp.Name()}) {
+							acts.Apply(sp.Attributes())
+						}
+					}
+				}
+			}
+		},
+		Metrics: func(md pmetric.Metrics) {
+			for _, rm := range md.ResourceMetrics().All() {
+				for _, sm := range rm.ScopeMetrics().All() {
+					for _, m := range sm.Metrics().All() {
+						forEachPointAttrs(m, func(attrs pcommon.Map) {
+							if !filtered || match.Selects(inc, exc, match.Item{Resource: rm.Resource().Attributes(), Scope: sm.Scope(), Attributes: attrs, Name: m.Name()}) {
+								acts.Apply(attrs)
+							}
+						})
+					}
+				}
+			}
+		},
+		Logs: func(ld plog.Logs) {
+			for _, rl := range ld.ResourceLogs().All() {
+				for _, sl := range rl.ScopeLogs().All() {
+					for _, lr := range sl.LogRecords().All() {
+						if !filtered || match.Selects(inc, exc, match.Item{Resource: rl.Resource().Attributes(), Scope: sl.Scope(), Attributes: lr.Attributes(),
+							Body: lr.Body().AsString(), Severity: lr.SeverityText()}) {
+							acts.Apply(lr.Attributes())
+						}
+					}
+				}
+			}
+		},
+	}}, nil
+}
+
+func forEachPointAttrs(m pmetric.Metric, f func(pcommon.Map)) {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		for _, dp := range m.Gauge().DataPoints().All() {
+			f(dp.Attributes())
+		}
+	case pmetric.MetricTypeSum:
+		for _, dp := range m.Sum().DataPoints().All() {
+			f(dp.Attributes())
+		}
+	case pmetric.MetricTypeHistogram:
+		for _, dp := range m.Histogram().DataPoints().All() {
+			f(dp.Attributes())
+		}
+	case pmetric.MetricTypeExponentialHistogram:
+		for _, dp := range m.ExponentialHistogram().DataPoints().All() {
+			f(dp.Attributes())
+		}
+	case pmetric.MetricTypeSummary:
+		for _, dp := range m.Summary().DataPoints().All() {
+			f(dp.Attributes())
+		}
+	}
+}
