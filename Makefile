@@ -24,6 +24,7 @@ FUZZ_TARGETS := \
 	./internal/queue:FuzzOpen \
 	./internal/lb:FuzzParseEndpoints \
 	./internal/connector/routing:FuzzCondition \
+	./internal/ottl:FuzzParse \
 	./resilience:FuzzFromHTTPResponse
 
 .PHONY: all build run test unit vet check-deadcode fuzz-short tools bench-collector bench-resilience clean chaos

@@ -14,6 +14,7 @@ import (
 	"github.com/otlp-dev/otlp/internal/exporter/otlphttp"
 	"github.com/otlp-dev/otlp/internal/processor/attributes"
 	"github.com/otlp-dev/otlp/internal/processor/batch"
+	"github.com/otlp-dev/otlp/internal/processor/filter"
 	"github.com/otlp-dev/otlp/internal/processor/memlimit"
 	"github.com/otlp-dev/otlp/internal/processor/resource"
 	"github.com/otlp-dev/otlp/internal/receiver"
@@ -32,6 +33,7 @@ func List() []component.Factory {
 		memlimit.NewFactory(),
 		resource.NewFactory(),
 		attributes.NewFactory(),
+		filter.NewFactory(),
 
 		otlpgrpc.NewFactory(),
 		otlphttp.NewFactory(),

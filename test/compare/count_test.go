@@ -258,7 +258,7 @@ func TestCountMatchesCollector(t *testing.T) {
 	ctx := testContext(t)
 	oursSink, theirsSink := testutil.NewSink(t), testutil.NewSink(t)
 	theirs, theirCtx := startCollector(t, ctx, countYAML, theirsSink.GRPCAddr)
-	ours := startOurs(t, countTOML, oursSink.GRPCAddr)
+	ours, _ := startOurs(t, countTOML, oursSink.GRPCAddr)
 	in := countInput()
 	send(t, ctx, ours, in)
 	send(t, theirCtx, theirs, in)

@@ -88,8 +88,9 @@ func startCollector(t *testing.T, ctx context.Context, yaml, sink string) (strin
 }
 
 // startOurs runs otlp-server in process from TOML text (RECEIVER and SINK as for the
-// Collector) and returns its OTLP/gRPC address.
-func startOurs(t *testing.T, toml, sink string) string {
+// Collector) and returns its OTLP/gRPC address, and a function that shuts it down, which
+// delivers everything it holds to the sink first.
+func startOurs(t *testing.T, toml, sink string) (string, func()) {
 	t.Helper()
 	toml = strings.NewReplacer("RECEIVER", "127.0.0.1:0", "SINK", sink).Replace(toml) + `
 [admin]
@@ -106,9 +107,14 @@ endpoint = "127.0.0.1:0"
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	drain := func() {
+		if err := s.Shutdown(context.Background()); err != nil {
+			t.Errorf("shutting down: %v", err)
+		}
+	}
 	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
 	g, _ := s.ReceiverAddrs("otlp")
-	return g.String()
+	return g.String(), drain
 }
 
 // input is a sequence of requests, each sent alone and in order.
