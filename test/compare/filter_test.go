@@ -22,10 +22,10 @@ var filterConds = struct{ span, spanevent, metric, datapoint, log []string }{
 		`end_time - start_time < Duration("2ms") and status.code != STATUS_CODE_ERROR`,
 		`attributes["sampled"] == false`,
 	},
-	spanevent:  []string{`name == "cache.miss"`},
-	metric:     []string{`name == "debug.gauge"`, `IsMatch(name, "^tmp\\.")`},
-	datapoint:  []string{`attributes["env"] == "test"`, `value_int > 900`, `value_double < 0.0`},
-	log:        []string{`severity_number < SEVERITY_NUMBER_WARN`, `IsMatch(body, "password")`, `attributes["drop"] != nil`},
+	spanevent: []string{`name == "cache.miss"`},
+	metric:    []string{`name == "debug.gauge"`, `IsMatch(name, "^tmp\\.")`},
+	datapoint: []string{`attributes["env"] == "test"`, `value_int > 900`, `value_double < 0.0`},
+	log:       []string{`severity_number < SEVERITY_NUMBER_WARN`, `IsMatch(body, "password")`, `attributes["drop"] != nil`},
 }
 
 func yamlList(xs []string) string {
