@@ -25,6 +25,7 @@ FUZZ_TARGETS := \
 	./internal/lb:FuzzParseEndpoints \
 	./internal/connector/routing:FuzzCondition \
 	./internal/ottl:FuzzParse \
+	./internal/processor/probsampler:FuzzTraceState \
 	./resilience:FuzzFromHTTPResponse
 
 .PHONY: all build run test unit vet check-deadcode fuzz-short tools bench-collector bench-resilience clean chaos

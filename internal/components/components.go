@@ -16,6 +16,7 @@ import (
 	"github.com/otlp-dev/otlp/internal/processor/batch"
 	"github.com/otlp-dev/otlp/internal/processor/filter"
 	"github.com/otlp-dev/otlp/internal/processor/memlimit"
+	"github.com/otlp-dev/otlp/internal/processor/probsampler"
 	"github.com/otlp-dev/otlp/internal/processor/resource"
 	"github.com/otlp-dev/otlp/internal/receiver"
 	"github.com/otlp-dev/otlp/internal/receiver/hostmetrics"
@@ -34,6 +35,7 @@ func List() []component.Factory {
 		resource.NewFactory(),
 		attributes.NewFactory(),
 		filter.NewFactory(),
+		probsampler.NewFactory(),
 
 		otlpgrpc.NewFactory(),
 		otlphttp.NewFactory(),

@@ -248,7 +248,7 @@ func renderItems(s *testutil.Sink) []string {
 					for _, ev := range sp.Events().All() {
 						evs = append(evs, ev.Name())
 					}
-					out = append(out, fmt.Sprintf("span %s %s %s events=%v", sp.Name(), renderMap(rs.Resource().Attributes()), renderMap(sp.Attributes()), evs))
+					out = append(out, fmt.Sprintf("span %s %s %s events=%v tracestate=%q", sp.Name(), renderMap(rs.Resource().Attributes()), renderMap(sp.Attributes()), evs, sp.TraceState().AsRaw()))
 				}
 			}
 		}
