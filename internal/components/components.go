@@ -18,6 +18,7 @@ import (
 	"github.com/otlp-dev/otlp/internal/processor/memlimit"
 	"github.com/otlp-dev/otlp/internal/processor/probsampler"
 	"github.com/otlp-dev/otlp/internal/processor/resource"
+	"github.com/otlp-dev/otlp/internal/processor/tailsampling"
 	"github.com/otlp-dev/otlp/internal/receiver"
 	"github.com/otlp-dev/otlp/internal/receiver/hostmetrics"
 )
@@ -36,6 +37,7 @@ func List() []component.Factory {
 		attributes.NewFactory(),
 		filter.NewFactory(),
 		probsampler.NewFactory(),
+		tailsampling.NewFactory(),
 
 		otlpgrpc.NewFactory(),
 		otlphttp.NewFactory(),

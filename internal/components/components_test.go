@@ -20,7 +20,7 @@ func TestList(t *testing.T) {
 		cfg := fac.NewDefaultConfig()
 		// these cannot work without being told where to send or how to route
 		needsSettings := map[string]bool{"exporter/file": true, "exporter/otlp": true, "exporter/otlphttp": true, "connector/routing": true,
-			"processor/resource": true, "processor/attributes": true, "processor/filter": true}
+			"processor/resource": true, "processor/attributes": true, "processor/filter": true, "processor/tail_sampling": true}
 		if err := cfg.Validate(); err != nil && !needsSettings[fac.Kind().String()+"/"+fac.Type()] {
 			t.Errorf("%s %q: defaults do not validate: %v", fac.Kind(), fac.Type(), err)
 		}
