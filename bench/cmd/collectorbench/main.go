@@ -29,14 +29,17 @@ var errRunsFailed = errors.New("some runs failed")
 type options struct {
 	Telemetrygen string
 	Otelcol      string
-	OtlpServer   string
-	Sink         string
-	ConfigDir    string
-	OutDir       string
-	Ours         string // "otlp", or "otelcol" to put the Collector in both slots
-	Shapes       []string
-	Suite        string // "collector" (bench/collector.sh) or "agent" (bench/agent.sh)
-	OtlpAgent    string // our otlp-agent binary (agent suite)
+	// OtelcolComponents is the Collector with the contrib processors (bench/components), for
+	// the processors and tail-sampling shapes.
+	OtelcolComponents string
+	OtlpServer        string
+	Sink              string
+	ConfigDir         string
+	OutDir            string
+	Ours              string // "otlp", or "otelcol" to put the Collector in both slots
+	Shapes            []string
+	Suite             string // "collector" (bench/collector.sh) or "agent" (bench/agent.sh)
+	OtlpAgent         string // our otlp-agent binary (agent suite)
 
 	// The agent suite's loss scenario.
 	// GOGC, when set, is given to both collectors' environment: the same garbage collector
@@ -86,6 +89,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("collectorbench", flag.ContinueOnError)
 	fs.StringVar(&o.Telemetrygen, "telemetrygen", "bench/out/bin/telemetrygen", "telemetrygen binary")
 	fs.StringVar(&o.Otelcol, "otelcol", "bench/out/otelcol-bench/otelcol-bench", "OpenTelemetry Collector binary (agent suite default: bench/out/otelcol-agentbench/otelcol-agentbench)")
+	fs.StringVar(&o.OtelcolComponents, "otelcol-components", "bench/out/otelcol-components/otelcol-components", "the Collector with contrib processors, for the processors and tail-sampling shapes")
 	fs.StringVar(&o.OtlpServer, "otlp-server", "bench/out/bin/otlp-server", "our otlp-server binary")
 	fs.StringVar(&o.Sink, "sink", "bench/out/bin/otlpsink", "otlpsink binary")
 	fs.StringVar(&o.ConfigDir, "configs", "bench/collector", "directory of the collector configs (agent suite default: bench/agent)")
@@ -97,7 +101,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.Outage, "outage", 25*time.Second, "agent-loss: how long the sink stays down after the load ended (longer than 5m: past the Collector's default retry window)")
 	fs.DurationVar(&o.LossStall, "loss-stall", 60*time.Second, "agent-loss: give up after this long without progress once the sink is up (our retry backoff reaches 30s ±50%)")
 	fs.StringVar(&o.Ours, "ours", "otlp", `collector in the "ours" slot: otlp, or otelcol to check the bench itself`)
-	shapes := fs.String("shapes", "nop,otlp,otlp-attrs10", "comma-separated shapes: nop, otlp, otlp-attrs10 (agent suite: agent-durable, agent-interval, agent-durable-memack, agent-loss; default all four)")
+	shapes := fs.String("shapes", "nop,otlp,otlp-attrs10,processors,tail-sampling", "comma-separated shapes: nop, otlp, otlp-attrs10, processors, tail-sampling (agent suite: agent-durable, agent-interval, agent-durable-memack, agent-loss; default all four)")
 	fs.IntVar(&o.Rounds, "rounds", 3, "runs of each shape on each collector, alternating which goes first; ratios compare medians (the loss scenarios run once)")
 	fs.Int64Var(&o.Spans, "spans", 3_000_000, "spans telemetrygen sends per run (agent suite default: 300000)")
 	fs.Int64Var(&o.SpansAttrs10, "spans-attrs10", 0, "spans per run of otlp-attrs10 (0: a third of -spans)")
@@ -177,6 +181,9 @@ func knownShapes(o options) map[string]shape {
 		"nop":          {Name: "nop", Pipeline: "nop", Spans: o.Spans},
 		"otlp":         {Name: "otlp", Pipeline: "otlp", Spans: o.Spans},
 		"otlp-attrs10": {Name: "otlp-attrs10", Pipeline: "otlp", GenArgs: attrs10(), Spans: o.SpansAttrs10},
+		"processors":   {Name: "processors", Pipeline: "processors", GenArgs: attrs10(), Spans: o.SpansAttrs10},
+		// 5s decision wait; a run has settled once nothing arrived for 3s more than that.
+		"tail-sampling": {Name: "tail-sampling", Pipeline: "tail-sampling", Spans: o.Spans, Sampled: true, Settle: 8 * time.Second},
 	}
 }
 
@@ -185,9 +192,12 @@ func targets(o options) (theirs, ours target, err error) {
 		Name: "otelcol",
 		Bin:  o.Otelcol,
 		Configs: map[string]string{
-			"nop":  filepath.Join(o.ConfigDir, "otelcol-nop.yaml"),
-			"otlp": filepath.Join(o.ConfigDir, "otelcol-otlp.yaml"),
+			"nop":           filepath.Join(o.ConfigDir, "otelcol-nop.yaml"),
+			"otlp":          filepath.Join(o.ConfigDir, "otelcol-otlp.yaml"),
+			"processors":    filepath.Join(o.ConfigDir, "otelcol-processors.yaml"),
+			"tail-sampling": filepath.Join(o.ConfigDir, "otelcol-tail-sampling.yaml"),
 		},
+		Bins:     map[string]string{"processors": o.OtelcolComponents, "tail-sampling": o.OtelcolComponents},
 		ReadyURL: "http://" + o.OtelcolAdmin + "/metrics",
 		// The nop exporter keeps no count; the receiver counts what the pipeline accepted.
 		NopDelivered: counter{
@@ -202,8 +212,10 @@ func targets(o options) (theirs, ours target, err error) {
 			Name: "otlp",
 			Bin:  o.OtlpServer,
 			Configs: map[string]string{
-				"nop":  filepath.Join(o.ConfigDir, "otlp-nop.toml"),
-				"otlp": filepath.Join(o.ConfigDir, "otlp-otlp.toml"),
+				"nop":           filepath.Join(o.ConfigDir, "otlp-nop.toml"),
+				"otlp":          filepath.Join(o.ConfigDir, "otlp-otlp.toml"),
+				"processors":    filepath.Join(o.ConfigDir, "otlp-processors.toml"),
+				"tail-sampling": filepath.Join(o.ConfigDir, "otlp-tail-sampling.toml"),
 			},
 			ReadyURL: "http://" + o.OtlpAdmin + "/ready",
 			NopDelivered: counter{

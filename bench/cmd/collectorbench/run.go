@@ -19,6 +19,7 @@ import (
 type target struct {
 	Name     string            // column label: "otelcol" or "otlp"
 	Bin      string            // executable, run as Bin --config FILE
+	Bins     map[string]string // executable by pipeline, where it is not Bin
 	Configs  map[string]string // config file by pipeline ("nop", "otlp")
 	ReadyURL string            // answers 200 once the collector has started
 	// NopDelivered counts spans through the nop pipeline.
@@ -43,6 +44,11 @@ type shape struct {
 	// Disk gives the collector a fresh queue directory (BENCH_QUEUE_DIR) and measures the bytes
 	// it writes to storage.
 	Disk bool
+	// Sampled shapes keep only some spans: a run ends when nothing more arrives for Settle
+	// after the load, what arrived is what was kept, and spans per CPU-second count the
+	// spans sent (the work is on every span received).
+	Sampled bool
+	Settle  time.Duration
 }
 
 // result is what one run of one target on one shape measured.
@@ -50,6 +56,7 @@ type result struct {
 	Shape, Target string
 	Queue         string // the target's durability setting for the shape (agent suite)
 	Sent, Arrived int64
+	Sampled       bool          // a sampled shape: Arrived is what was kept
 	CPU           time.Duration // collector utime+stime from ready to the last span
 	ReadyRSS      int64         // collector VmRSS once ready, bytes
 	PeakRSS       int64         // collector VmHWM, bytes
@@ -63,13 +70,21 @@ type result struct {
 	Err           error
 }
 
-// Lost is how many sent spans never arrived.
-func (r result) Lost() int64 { return r.Sent - r.Arrived }
+// Lost is how many sent spans never arrived (0 for a sampled shape, which keeps a share).
+func (r result) Lost() int64 {
+	if r.Sampled {
+		return 0
+	}
+	return r.Sent - r.Arrived
+}
 
 // SpansPerCPU is arrived spans per collector CPU-second.
 func (r result) SpansPerCPU() float64 {
 	if r.CPU <= 0 {
 		return 0
+	}
+	if r.Sampled {
+		return float64(r.Sent) / r.CPU.Seconds()
 	}
 	return float64(r.Arrived) / r.CPU.Seconds()
 }
@@ -88,7 +103,7 @@ type runner struct {
 // run measures one target on one shape. The collector is started here and always stopped
 // before run returns; errors are kept in the result so the other runs still happen.
 func (rn *runner) run(ctx context.Context, t target, s shape) (res result) {
-	res = result{Shape: s.Name, Target: t.Name, Queue: t.Durability[s.Pipeline]}
+	res = result{Shape: s.Name, Target: t.Name, Queue: t.Durability[s.Pipeline], Sampled: s.Sampled}
 	traces := s.Spans / int64(1+rn.opts.ChildSpans)
 	res.Sent = traces * int64(1+rn.opts.ChildSpans)
 	fmt.Fprintf(rn.stdout, "run %s %s: %d spans\n", s.Name, t.Name, res.Sent)
@@ -123,7 +138,11 @@ func (rn *runner) run(ctx context.Context, t target, s shape) (res result) {
 	if rn.opts.GOGC != "" {
 		env = append(env, "GOGC="+rn.opts.GOGC)
 	}
-	p, err := startProc(t.Bin, []string{"--config", cfg}, env, logf)
+	bin := t.Bin
+	if b, ok := t.Bins[s.Pipeline]; ok {
+		bin = b
+	}
+	p, err := startProc(bin, []string{"--config", cfg}, env, logf)
 	if err != nil {
 		res.Err = err
 		return res
@@ -171,7 +190,13 @@ func (rn *runner) run(ctx context.Context, t target, s shape) (res result) {
 		res.Err = fmt.Errorf("telemetrygen: %w", err)
 		// Still measure what arrived.
 	}
-	arrived, werr := rn.waitDelivered(ctx, p, delivered, base, res.Sent)
+	var arrived int64
+	var werr error
+	if s.Sampled {
+		arrived, werr = rn.waitQuiet(ctx, p, delivered, base, s.Settle)
+	} else {
+		arrived, werr = rn.waitDelivered(ctx, p, delivered, base, res.Sent)
+	}
 	res.Arrived = arrived
 	if werr != nil && res.Err == nil {
 		res.Err = werr
@@ -296,6 +321,34 @@ func (rn *runner) waitDelivered(ctx context.Context, p *proc, c counter, base, w
 		}
 		if time.Since(lastMove) > rn.opts.StallTimeout {
 			return got, fmt.Errorf("%d of %d spans arrived; none more for %v", got, want, rn.opts.StallTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return got, ctx.Err()
+		case <-p.exited:
+			return got, fmt.Errorf("collector exited: %w", p.err)
+		case <-tick.C:
+		}
+	}
+}
+
+// waitQuiet polls until no span arrived for settle (a sampled shape: how many arrive is not
+// known in advance), or the collector exits. It returns the spans that arrived.
+func (rn *runner) waitQuiet(ctx context.Context, p *proc, c counter, base int64, settle time.Duration) (int64, error) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var got int64
+	lastMove := time.Now()
+	for {
+		n, err := c.read(ctx, rn.hc)
+		if err != nil {
+			return got, err
+		}
+		if n-base != got {
+			got, lastMove = n-base, time.Now()
+		}
+		if time.Since(lastMove) > settle {
+			return got, nil
 		}
 		select {
 		case <-ctx.Done():

@@ -1,5 +1,7 @@
 // Package pdataproc runs a processor that changes data on the pdata model: it decodes a batch,
-// lets the processor change it, and encodes what is left for the next stage.
+// lets the processor change it, and encodes what is left for the next stage. Consecutive
+// pdataproc stages hand the decoded batch on without encoding it in between, so a chain of
+// them decodes and encodes once.
 package pdataproc
 
 import (
@@ -29,54 +31,85 @@ type Processor struct {
 	Next  pipeline.Consumer
 }
 
+// decoded is a batch on the pdata model; exactly one field is set, by signal.
+type decoded struct {
+	td ptrace.Traces
+	md pmetric.Metrics
+	ld plog.Logs
+}
+
+func (p *Processor) handles(sig pipeline.Signal) bool {
+	switch sig {
+	case pipeline.SignalTraces:
+		return p.Funcs.Traces != nil
+	case pipeline.SignalMetrics:
+		return p.Funcs.Metrics != nil
+	case pipeline.SignalLogs:
+		return p.Funcs.Logs != nil
+	}
+	return false
+}
+
 // Consume decodes, changes, encodes and passes b on.
 func (p *Processor) Consume(ctx context.Context, b pipeline.Batch) error {
+	if !p.handles(b.Signal) {
+		return p.Next.Consume(ctx, b)
+	}
 	var (
-		body  []byte
-		items int
-		err   error
+		d   decoded
+		err error
 	)
 	switch b.Signal {
 	case pipeline.SignalTraces:
-		if p.Funcs.Traces == nil {
-			return p.Next.Consume(ctx, b)
-		}
-		var td ptrace.Traces
-		if td, err = (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(b.Body); err == nil {
-			p.Funcs.Traces(td)
-			items = td.SpanCount()
-			body, err = (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
-		}
+		d.td, err = (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(b.Body)
 	case pipeline.SignalMetrics:
-		if p.Funcs.Metrics == nil {
-			return p.Next.Consume(ctx, b)
-		}
-		var md pmetric.Metrics
-		if md, err = (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(b.Body); err == nil {
-			p.Funcs.Metrics(md)
-			items = md.DataPointCount()
-			body, err = (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
-		}
+		d.md, err = (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(b.Body)
 	case pipeline.SignalLogs:
-		if p.Funcs.Logs == nil {
-			return p.Next.Consume(ctx, b)
-		}
-		var ld plog.Logs
-		if ld, err = (&plog.ProtoUnmarshaler{}).UnmarshalLogs(b.Body); err == nil {
-			p.Funcs.Logs(ld)
-			items = ld.LogRecordCount()
-			body, err = (&plog.ProtoMarshaler{}).MarshalLogs(ld)
-		}
-	default:
-		return p.Next.Consume(ctx, b)
+		d.ld, err = (&plog.ProtoUnmarshaler{}).UnmarshalLogs(b.Body)
 	}
 	if err != nil {
 		return resilience.Permanent(fmt.Errorf("%s: %w", p.Name, err))
 	}
+	return p.consume(ctx, b.Signal, d)
+}
+
+// consume changes d and passes it on: decoded to a following pdataproc stage that handles
+// the signal, encoded to anything else.
+func (p *Processor) consume(ctx context.Context, sig pipeline.Signal, d decoded) error {
+	var items int
+	switch sig {
+	case pipeline.SignalTraces:
+		p.Funcs.Traces(d.td)
+		items = d.td.SpanCount()
+	case pipeline.SignalMetrics:
+		p.Funcs.Metrics(d.md)
+		items = d.md.DataPointCount()
+	case pipeline.SignalLogs:
+		p.Funcs.Logs(d.ld)
+		items = d.ld.LogRecordCount()
+	}
 	if items == 0 {
 		return nil
 	}
-	return p.Next.Consume(ctx, pipeline.Batch{Signal: b.Signal, Body: body, Items: items})
+	if next, ok := p.Next.(*Processor); ok && next.handles(sig) {
+		return next.consume(ctx, sig, d)
+	}
+	var (
+		body []byte
+		err  error
+	)
+	switch sig {
+	case pipeline.SignalTraces:
+		body, err = (&ptrace.ProtoMarshaler{}).MarshalTraces(d.td)
+	case pipeline.SignalMetrics:
+		body, err = (&pmetric.ProtoMarshaler{}).MarshalMetrics(d.md)
+	case pipeline.SignalLogs:
+		body, err = (&plog.ProtoMarshaler{}).MarshalLogs(d.ld)
+	}
+	if err != nil {
+		return resilience.Permanent(fmt.Errorf("%s: %w", p.Name, err))
+	}
+	return p.Next.Consume(ctx, pipeline.Batch{Signal: sig, Body: body, Items: items})
 }
 
 // Start does nothing: these processors hold no data.
