@@ -124,10 +124,9 @@ func (b *builder) buildPipeline(ctx context.Context, pname string) error {
 			}
 		}
 	}
+	// Always the Fanout, also for one exporter: it retries a retryable refusal (a full queue)
+	// until the exporter accepts, which the stages in front rely on.
 	var next pipeline.Consumer = fan
-	if len(fan) == 1 {
-		next = fan[0]
-	}
 	for i := len(p.Processors) - 1; i >= 0; i-- {
 		name := p.Processors[i]
 		pc := cfg.Processors[name]
