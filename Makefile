@@ -23,7 +23,6 @@ FUZZ_TARGETS := \
 	./internal/exporter/otlpmsg:FuzzDecode \
 	./internal/queue:FuzzOpen \
 	./internal/lb:FuzzParseEndpoints \
-	./internal/connector/routing:FuzzCondition \
 	./internal/ottl:FuzzParse \
 	./internal/processor/probsampler:FuzzTraceState \
 	./resilience:FuzzFromHTTPResponse

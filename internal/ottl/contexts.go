@@ -265,3 +265,23 @@ func LogPaths(p Path) (Getter[LogItem], error) {
 	}
 	return nil, unknown(p, "log", `body, body.string, severity_number, severity_text, time(_unix_nano), observed_time(_unix_nano), event_name, attributes["k"]`)
 }
+
+// ResourceItem is a resource, for conditions of the resource context.
+type ResourceItem struct {
+	Resource pcommon.Resource
+}
+
+// ResourcePaths resolves the paths of the resource context: attributes["k"] (also written
+// resource.attributes["k"]) and dropped_attributes_count.
+func ResourcePaths(p Path) (Getter[ResourceItem], error) {
+	switch strings.Join(p.Parts, ".") {
+	case "attributes", "resource.attributes":
+		return mapGetter(p, func(it ResourceItem) pcommon.Map { return it.Resource.Attributes() })
+	case "dropped_attributes_count":
+		if err := noKey(p); err != nil {
+			return nil, err
+		}
+		return func(it ResourceItem) (Value, bool) { return Int(int64(it.Resource.DroppedAttributesCount())), true }, nil
+	}
+	return nil, fmt.Errorf("path %s does not exist in the resource context (paths: attributes[\"k\"], dropped_attributes_count)", p)
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/otlp-dev/otlp/internal/component"
+	"github.com/otlp-dev/otlp/internal/ottl"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 )
 
@@ -29,7 +30,7 @@ type Config struct {
 type Route struct {
 	// Context is what a condition looks at: resource (the default), span, metric or log.
 	Context string `toml:"context"`
-	// Condition is an OTTL condition: attributes["key"] == "value", !=, and, or.
+	// Condition is an OTTL condition, e.g. attributes["tenant"] == "acme".
 	Condition string `toml:"condition"`
 	// Statement is the older spelling: route() where <condition>.
 	Statement string   `toml:"statement"`
@@ -71,32 +72,49 @@ func (r Route) context() string {
 	return r.Context
 }
 
-// parse reads the route's condition.
-func (r Route) parse() (condition, error) {
-	ctx := r.context()
-	switch ctx {
-	case "resource", "span", "metric", "log":
-	case "datapoint", "request":
-		return condition{}, fmt.Errorf("context: %q is not supported (use resource, span, metric or log)", ctx)
-	default:
-		return condition{}, fmt.Errorf("context: %q is not one of resource, span, metric, log", ctx)
-	}
+// compiled is a parsed route: its condition in the route's context.
+type compiled struct {
+	ctx    string
+	res    *ottl.Condition[ottl.ResourceItem]
+	span   *ottl.Condition[ottl.SpanItem]
+	metric *ottl.Condition[ottl.MetricItem]
+	log    *ottl.Condition[ottl.LogItem]
+}
+
+// parse reads the route's condition (OTTL, see internal/ottl) for its context.
+func (r Route) parse() (compiled, error) {
+	c := compiled{ctx: r.context()}
 	src := r.Condition
 	switch {
 	case r.Condition != "" && r.Statement != "":
-		return condition{}, errors.New("set condition or statement, not both")
+		return c, errors.New("set condition or statement, not both")
 	case r.Statement != "":
 		s := strings.TrimSpace(r.Statement)
 		rest, ok := strings.CutPrefix(s, "route()")
 		rest, ok2 := strings.CutPrefix(strings.TrimSpace(rest), "where")
 		if !ok || !ok2 {
-			return condition{}, fmt.Errorf("statement %q: want route() where <condition>", r.Statement)
+			return c, fmt.Errorf("statement %q: want route() where <condition>", r.Statement)
 		}
 		src = rest
 	case r.Condition == "":
-		return condition{}, errors.New("condition: required")
+		return c, errors.New("condition: required")
 	}
-	return parseCondition(src, ctx)
+	var err error
+	switch c.ctx {
+	case "resource":
+		c.res, err = ottl.Parse(src, ottl.ResourcePaths)
+	case "span":
+		c.span, err = ottl.Parse(src, ottl.SpanPaths)
+	case "metric":
+		c.metric, err = ottl.Parse(src, ottl.MetricPaths)
+	case "log":
+		c.log, err = ottl.Parse(src, ottl.LogPaths)
+	case "datapoint", "request":
+		return c, fmt.Errorf("context: %q is not supported (use resource, span, metric or log)", c.ctx)
+	default:
+		return c, fmt.Errorf("context: %q is not one of resource, span, metric, log", c.ctx)
+	}
+	return c, err
 }
 
 // NewFactory returns the factory of the "routing" connector.
@@ -114,8 +132,7 @@ func NewFactory() component.ConnectorFactory {
 
 // table is a parsed route: its condition, context and destination.
 type table struct {
-	ctx  string
-	cond condition
+	compiled
 	copy bool
 	to   pipeline.Consumer
 }
@@ -157,7 +174,7 @@ func New(cfg Config, sig pipeline.Signal, next component.Routes) (*Connector, er
 		if err != nil {
 			return nil, err
 		}
-		c.routes = append(c.routes, table{ctx: r.context(), cond: cond, copy: r.Action == "copy", to: to})
+		c.routes = append(c.routes, table{compiled: cond, copy: r.Action == "copy", to: to})
 	}
 	if len(cfg.DefaultPipelines) > 0 {
 		def, err := pick("default_pipelines", cfg.DefaultPipelines)

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/otlp-dev/otlp/internal/ottl"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/resilience"
 )
@@ -59,22 +60,10 @@ func (c *Connector) Consume(ctx context.Context, b pipeline.Batch) error {
 	return errors.Join(errs...)
 }
 
-func attrLookup(res, item pcommon.Map, name string) lookup {
-	return func(p path) (pcommon.Value, bool) {
-		switch {
-		case p.name:
-			return pcommon.NewValueStr(name), true
-		case p.resource:
-			return res.Get(p.key)
-		}
-		return item.Get(p.key)
-	}
-}
-
 // fastDest reports the one destination every resource goes to when the table looks at
 // resources only and moves (does not copy) them: the first route a resource meets, or the
 // default (len(routes)).
-func (c *Connector) fastDest(n int, res func(i int) pcommon.Map) (int, bool) {
+func (c *Connector) fastDest(n int, res func(i int) pcommon.Resource) (int, bool) {
 	for _, r := range c.routes {
 		if r.ctx != "resource" || r.copy {
 			return 0, false
@@ -84,9 +73,9 @@ func (c *Connector) fastDest(n int, res func(i int) pcommon.Map) (int, bool) {
 		return 0, false
 	}
 	dest := func(i int) int {
-		m := res(i)
+		it := ottl.ResourceItem{Resource: res(i)}
 		for j, r := range c.routes {
-			if r.cond.match(attrLookup(m, m, "")) {
+			if r.res.Eval(it) {
 				return j
 			}
 		}
@@ -112,7 +101,7 @@ func (c *Connector) splitTraces(body []byte) ([]pipeline.Batch, int, error) {
 		return nil, -1, err
 	}
 	rss := td.ResourceSpans()
-	if d, ok := c.fastDest(rss.Len(), func(i int) pcommon.Map { return rss.At(i).Resource().Attributes() }); ok {
+	if d, ok := c.fastDest(rss.Len(), func(i int) pcommon.Resource { return rss.At(i).Resource() }); ok {
 		return nil, d, nil
 	}
 	outs := make([]ptrace.Traces, len(c.routes)+1)
@@ -121,8 +110,7 @@ func (c *Connector) splitTraces(body []byte) ([]pipeline.Batch, int, error) {
 		outs[i] = to
 		if r.ctx == "resource" {
 			rss.RemoveIf(func(rs ptrace.ResourceSpans) bool {
-				m := rs.Resource().Attributes()
-				if !r.cond.match(attrLookup(m, m, "")) {
+				if !r.res.Eval(ottl.ResourceItem{Resource: rs.Resource()}) {
 					return false
 				}
 				if r.copy {
@@ -135,12 +123,11 @@ func (c *Connector) splitTraces(body []byte) ([]pipeline.Batch, int, error) {
 			continue
 		}
 		rss.RemoveIf(func(rs ptrace.ResourceSpans) bool {
-			res := rs.Resource().Attributes()
 			var dst ptrace.ResourceSpans
 			rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool {
 				var dss ptrace.ScopeSpans
 				ss.Spans().RemoveIf(func(sp ptrace.Span) bool {
-					if !r.cond.match(attrLookup(res, sp.Attributes(), sp.Name())) {
+					if !r.span.Eval(ottl.SpanItem{Resource: rs.Resource(), Scope: ss.Scope(), Span: sp}) {
 						return false
 					}
 					if dss == (ptrace.ScopeSpans{}) {
@@ -187,18 +174,16 @@ func (c *Connector) splitMetrics(body []byte) ([]pipeline.Batch, int, error) {
 		return nil, -1, err
 	}
 	rms := md.ResourceMetrics()
-	if d, ok := c.fastDest(rms.Len(), func(i int) pcommon.Map { return rms.At(i).Resource().Attributes() }); ok {
+	if d, ok := c.fastDest(rms.Len(), func(i int) pcommon.Resource { return rms.At(i).Resource() }); ok {
 		return nil, d, nil
 	}
 	outs := make([]pmetric.Metrics, len(c.routes)+1)
-	empty := pcommon.NewMap() // a metric has no attributes of its own in OTTL's metric context
 	for i, r := range c.routes {
 		to := pmetric.NewMetrics()
 		outs[i] = to
 		if r.ctx == "resource" {
 			rms.RemoveIf(func(rm pmetric.ResourceMetrics) bool {
-				m := rm.Resource().Attributes()
-				if !r.cond.match(attrLookup(m, m, "")) {
+				if !r.res.Eval(ottl.ResourceItem{Resource: rm.Resource()}) {
 					return false
 				}
 				if r.copy {
@@ -211,12 +196,11 @@ func (c *Connector) splitMetrics(body []byte) ([]pipeline.Batch, int, error) {
 			continue
 		}
 		rms.RemoveIf(func(rm pmetric.ResourceMetrics) bool {
-			res := rm.Resource().Attributes()
 			var dst pmetric.ResourceMetrics
 			rm.ScopeMetrics().RemoveIf(func(sm pmetric.ScopeMetrics) bool {
 				var dsm pmetric.ScopeMetrics
 				sm.Metrics().RemoveIf(func(mt pmetric.Metric) bool {
-					if !r.cond.match(attrLookup(res, empty, mt.Name())) {
+					if !r.metric.Eval(ottl.MetricItem{Resource: rm.Resource(), Scope: sm.Scope(), Metric: mt}) {
 						return false
 					}
 					if dsm == (pmetric.ScopeMetrics{}) {
@@ -263,7 +247,7 @@ func (c *Connector) splitLogs(body []byte) ([]pipeline.Batch, int, error) {
 		return nil, -1, err
 	}
 	rls := ld.ResourceLogs()
-	if d, ok := c.fastDest(rls.Len(), func(i int) pcommon.Map { return rls.At(i).Resource().Attributes() }); ok {
+	if d, ok := c.fastDest(rls.Len(), func(i int) pcommon.Resource { return rls.At(i).Resource() }); ok {
 		return nil, d, nil
 	}
 	outs := make([]plog.Logs, len(c.routes)+1)
@@ -272,8 +256,7 @@ func (c *Connector) splitLogs(body []byte) ([]pipeline.Batch, int, error) {
 		outs[i] = to
 		if r.ctx == "resource" {
 			rls.RemoveIf(func(rl plog.ResourceLogs) bool {
-				m := rl.Resource().Attributes()
-				if !r.cond.match(attrLookup(m, m, "")) {
+				if !r.res.Eval(ottl.ResourceItem{Resource: rl.Resource()}) {
 					return false
 				}
 				if r.copy {
@@ -286,12 +269,11 @@ func (c *Connector) splitLogs(body []byte) ([]pipeline.Batch, int, error) {
 			continue
 		}
 		rls.RemoveIf(func(rl plog.ResourceLogs) bool {
-			res := rl.Resource().Attributes()
 			var dst plog.ResourceLogs
 			rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
 				var dsl plog.ScopeLogs
 				sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
-					if !r.cond.match(attrLookup(res, lr.Attributes(), "")) {
+					if !r.log.Eval(ottl.LogItem{Resource: rl.Resource(), Scope: sl.Scope(), Log: lr}) {
 						return false
 					}
 					if dsl == (plog.ScopeLogs{}) {
