@@ -178,3 +178,70 @@ exporters = ["capture"]
 		}
 	}
 }
+
+// probe is a processor from a test package that records what the host told it.
+type probeConfig struct{}
+
+func (*probeConfig) Validate() error { return nil }
+
+// A stage in front of a connector learns that the data it holds ends in a disk queue
+// behind the connector, so that it acknowledges only what reached the queue.
+func TestDurableThroughAConnector(t *testing.T) {
+	durable := map[string]bool{}
+	f, err := component.NewFactories(append(components.List(),
+		component.NewProcessorFactory("probe", component.AllSignals,
+			func() *probeConfig { return &probeConfig{} },
+			func(_ context.Context, set component.PipelineSettings, _ *probeConfig, next pipeline.Consumer) (component.Processor, error) {
+				durable[set.Pipeline] = set.Durable
+				return passThrough{next}, nil
+			}))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := `
+[admin]
+endpoint = "127.0.0.1:0"
+[receivers.otlp.grpc]
+endpoint = "127.0.0.1:0"
+[receivers.otlp.http]
+endpoint = "127.0.0.1:0"
+[processors.probe]
+[connectors.forward]
+[exporters.otlp]
+endpoint = "127.0.0.1:1"
+tls = { insecure = true }
+sending_queue = { storage = "disk", disk = { dir = "` + t.TempDir() + `" } }
+[exporters.debug]
+[pipelines."traces/in"]
+receivers = ["otlp"]
+processors = ["probe"]
+exporters = ["forward"]
+[pipelines."traces/out"]
+receivers = ["forward"]
+exporters = ["otlp"]
+[pipelines.logs]
+receivers = ["otlp"]
+processors = ["probe"]
+exporters = ["debug"]
+`
+	cfg, err := config.ParseWith(f, config.ProfileServer, []byte(file), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := server.New(cfg, server.Settings{Factories: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	if !durable["traces/in"] || durable["logs"] {
+		t.Fatalf("durable by pipeline: %v; want traces/in (through forward to a disk queue) and not logs", durable)
+	}
+}
+
+type passThrough struct{ next pipeline.Consumer }
+
+func (p passThrough) Consume(ctx context.Context, b pipeline.Batch) error {
+	return p.next.Consume(ctx, b)
+}
+func (passThrough) Start(context.Context) error    { return nil }
+func (passThrough) Shutdown(context.Context) error { return nil }

@@ -101,11 +101,9 @@ func (b *builder) buildPipeline(ctx context.Context, pname string) error {
 		return err
 	}
 	fan := make(pipeline.Fanout, 0, len(p.Exporters))
-	durable := false
 	for _, e := range p.Exporters {
 		if slot, ok := g.exporters[e]; ok {
 			fan = append(fan, slot.exp)
-			durable = durable || slot.cfg.Durable()
 			g.pipelines[pname] = append(g.pipelines[pname], e)
 			continue
 		}
@@ -123,6 +121,12 @@ func (b *builder) buildPipeline(ctx context.Context, pname string) error {
 				}
 			}
 		}
+	}
+	// Durable when an exporter the data reaches, directly or through connectors, keeps a disk
+	// queue: stages in front then acknowledge only what reached it.
+	durable := false
+	for _, e := range g.pipelines[pname] {
+		durable = durable || g.exporters[e].cfg.Durable()
 	}
 	// Always the Fanout, also for one exporter: it retries a retryable refusal (a full queue)
 	// until the exporter accepts, which the stages in front rely on.

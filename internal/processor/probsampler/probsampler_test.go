@@ -85,7 +85,9 @@ func TestThresholdEncoding(t *testing.T) {
 		p    float64
 		prec int
 		want string
-	}{{1, 4, "0"}, {0.5, 4, "8"}, {0.25, 4, "c"}, {0.125, 1, "e"}, {0.3, 2, "b3"}, {0.99, 2, "029"}, {0.01, 2, "fd7"}} {
+	}{{1, 4, "0"}, {0.5, 4, "8"}, {0.25, 4, "c"}, {0.125, 1, "e"}, {0.3, 2, "b3"}, {0.99, 2, "029"}, {0.01, 2, "fd7"},
+		// Precision 14, or a probability whose leading digits push it there, rounds nothing.
+		{0.3, 14, "b3333333333334"}, {1.0 / (1 << 44), 4, "fffffffffff"}} {
 		th, err := probabilityThreshold(c.p, c.prec)
 		if err != nil || th.hex() != c.want {
 			t.Errorf("p=%v prec=%d: %q %v, want %q", c.p, c.prec, th.hex(), err, c.want)
@@ -102,6 +104,25 @@ func TestThresholdEncoding(t *testing.T) {
 		if _, err := parseTraceState(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
+	}
+}
+
+// A span whose arriving threshold is tiny makes the proportional product tiny too: it is
+// decided (not sampled here) without failing.
+func TestTinyArrivingProbability(t *testing.T) {
+	out := &keep{}
+	p, err := New(Config{SamplingPercentage: 100, SamplingPrecision: 14, AttributeSource: "traceID"}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := ptrace.NewTraces()
+	sp := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	sp.SetTraceID(pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	sp.SetSpanID(pcommon.SpanID{1})
+	sp.TraceState().FromRaw("ot=rv:ffffffffffffff;th:fffffffffff")
+	body, _ := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	if err := p.Consume(context.Background(), pipeline.Batch{Signal: pipeline.SignalTraces, Body: body, Items: 1}); err != nil {
+		t.Fatal(err)
 	}
 }
 

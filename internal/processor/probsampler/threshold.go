@@ -86,8 +86,8 @@ func probabilityThreshold(p float64, prec int) (threshold, error) {
 	for q := p; q*16 < 1; q *= 16 {
 		prec++
 	}
-	if prec > numHexDigits {
-		return alwaysSample, errors.New("sampling precision leaves no significant digit")
+	if prec >= numHexDigits {
+		return threshold(reject), nil // every digit is significant: nothing to round
 	}
 	shift := 4 * (numHexDigits - prec)
 	reject += uint64(1) << (shift - 1)

@@ -62,8 +62,10 @@ func (c *Config) Validate() error {
 	if c.MaxBytes <= 0 {
 		errs = append(errs, fmt.Errorf("max_bytes: must be > 0, got %d", c.MaxBytes))
 	}
-	if c.DecisionCache.SampledCacheSize < 0 || c.DecisionCache.NonSampledCacheSize < 0 {
-		errs = append(errs, errors.New("decision_cache: sizes must be >= 0"))
+	if c.DecisionCache.SampledCacheSize < 1 || c.DecisionCache.NonSampledCacheSize < 1 {
+		// Without a remembered decision a late span would start its trace anew and could be
+		// decided otherwise: the trace would be split.
+		errs = append(errs, errors.New("decision_cache: sampled_cache_size and non_sampled_cache_size must be > 0 (late spans follow a remembered decision; keep them at least num_traces)"))
 	}
 	if _, err := c.compile(); err != nil {
 		errs = append(errs, err)
@@ -101,7 +103,8 @@ func (c *Config) compile() ([]namedPolicy, error) {
 
 // Settings are what tests inject; zero values use the real clock.
 type Settings struct {
-	// Tick triggers the decisions due; nil: a ticker of decision_wait/10 (at most a second).
+	// Tick triggers the decisions due at the time it sends; nil: a ticker of decision_wait/10
+	// (at most a second).
 	Tick <-chan time.Time
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
@@ -123,6 +126,7 @@ type Stats struct {
 	LateSampled         uint64 // spans passed on after their trace was kept
 	LateDropped         uint64 // spans dropped after their trace was dropped
 	SpansKept           uint64
+	Lost                uint64 // kept spans that could not be passed on before shutdown
 	HeldTraces          int
 	HeldBytes           int64
 	PeakBytes           int64
@@ -149,18 +153,19 @@ type Processor struct {
 
 	mu      sync.Mutex // guards everything below
 	traces  map[pcommon.TraceID]*held
-	order   []*held // by first arrival; decided ones are nil'ed out lazily
+	order   []*held // by first arrival; an entry no longer in traces was decided early
 	bytes   int64
 	peak    int64
 	kept    *idCache
 	dropped *idCache
-	due     []*held // decided, waiting to be emitted by the caller that decided them
 
-	sampledN, notSampledN, earlyN, lateKept, lateDropped, spansKept atomic.Uint64
+	sampledN, notSampledN, earlyN, lateKept, lateDropped, spansKept, lostN atomic.Uint64
 
+	// ctx bounds passing on what decisions keep; it ends when Shutdown's context does.
 	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{}
+	stop   chan struct{} // closed by Shutdown: the decision loop ends
+	done   chan struct{} // closed when the decision loop has ended
 }
 
 // New builds the processor.
@@ -179,7 +184,7 @@ func New(cfg Config, set Settings, next pipeline.Consumer) (*Processor, error) {
 // Start runs the decision loop.
 func (p *Processor) Start(context.Context) error {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.done = make(chan struct{})
+	p.stop, p.done = make(chan struct{}), make(chan struct{})
 	tick := p.set.Tick
 	var ticker *time.Ticker
 	if tick == nil {
@@ -200,20 +205,30 @@ func (p *Processor) Start(context.Context) error {
 		}
 		for {
 			select {
-			case <-p.ctx.Done():
+			case <-p.stop:
 				return
-			case <-tick:
-				p.decideDue(p.ctx, p.set.Now())
+			case now := <-tick:
+				p.decideDue(p.ctx, now)
 			}
 		}
 	}()
 	return nil
 }
 
-// Shutdown decides every held trace now and passes on what is kept, within ctx.
+// Shutdown decides every held trace now and passes on what is kept, within ctx: a decision
+// the loop is passing on finishes first, unless ctx ends.
 func (p *Processor) Shutdown(ctx context.Context) error {
 	if p.cancel != nil {
-		p.cancel()
+		stopAfter := context.AfterFunc(ctx, p.cancel)
+		defer func() {
+			stopAfter()
+			p.cancel()
+		}()
+		select {
+		case <-p.stop:
+		default:
+			close(p.stop)
+		}
 		<-p.done
 	}
 	p.mu.Lock()
@@ -235,7 +250,7 @@ func (p *Processor) Stats() Stats {
 	n, b, peak := len(p.traces), p.bytes, p.peak
 	p.mu.Unlock()
 	return Stats{Sampled: p.sampledN.Load(), NotSampled: p.notSampledN.Load(), Early: p.earlyN.Load(),
-		LateSampled: p.lateKept.Load(), LateDropped: p.lateDropped.Load(), SpansKept: p.spansKept.Load(),
+		LateSampled: p.lateKept.Load(), LateDropped: p.lateDropped.Load(), SpansKept: p.spansKept.Load(), Lost: p.lostN.Load(),
 		HeldTraces: n, HeldBytes: b, PeakBytes: peak}
 }
 
@@ -262,20 +277,31 @@ func (p *Processor) Consume(ctx context.Context, b pipeline.Batch) error {
 	var ids []pcommon.TraceID
 	index := map[pcommon.TraceID]int{}
 	var parts []part
-	err := otlpwire.Partition(pipeline.SignalTraces, b.Body, n, func(key []byte) int {
-		var id pcommon.TraceID
-		copy(id[:], key)
-		i, ok := index[id]
-		if !ok {
-			i = len(ids)
-			index[id] = i
-			ids = append(ids, id)
+	partition := func(n int) error {
+		ids, parts = ids[:0], parts[:0]
+		clear(index)
+		return otlpwire.Partition(pipeline.SignalTraces, b.Body, n, func(key []byte) int {
+			var id pcommon.TraceID
+			copy(id[:], key)
+			i, ok := index[id]
+			if !ok {
+				i = len(ids)
+				index[id] = i
+				ids = append(ids, id)
+			}
+			return i
+		}, func(i int, body []byte, items int) error {
+			parts = append(parts, part{ids[i], body, items})
+			return nil
+		})
+	}
+	err := partition(n)
+	if errors.Is(err, otlpwire.ErrPartOutOfRange) {
+		// The batch said it held fewer spans than it does: count them.
+		if sum, serr := otlpwire.Scan(pipeline.SignalTraces, b.Body); serr == nil {
+			err = partition(sum.Items)
 		}
-		return i
-	}, func(i int, body []byte, items int) error {
-		parts = append(parts, part{ids[i], body, items})
-		return nil
-	})
+	}
 	if err != nil {
 		return resilience.Permanent(fmt.Errorf("tail_sampling: %w", err))
 	}
@@ -309,6 +335,7 @@ func (p *Processor) Consume(ctx context.Context, b pipeline.Batch) error {
 	// Over a bound: the oldest traces are decided now.
 	for len(p.order) > 0 && (p.bytes > p.cfg.MaxBytes || len(p.traces) > p.cfg.NumTraces) {
 		h := p.order[0]
+		p.order[0] = nil // the backing array must not keep decided traces alive
 		p.order = p.order[1:]
 		if h == nil || p.traces[h.id] != h {
 			continue
@@ -324,7 +351,25 @@ func (p *Processor) Consume(ctx context.Context, b pipeline.Batch) error {
 		out = p.decideLocked(early, now)
 	}
 	p.mu.Unlock()
-	return errors.Join(p.emit(ctx, late), p.emit(ctx, out))
+	// The traces decided early came with earlier requests, already accepted: their delivery
+	// is the processor's (retried until shutdown), not this caller's to fail or to resend.
+	// The caller waits for it, which slows a sender while the stages behind are full.
+	p.emitOwned(out)
+	return p.emit(ctx, late)
+}
+
+// emitOwned passes on kept spans of accepted requests; what cannot be delivered before
+// shutdown is counted as lost.
+func (p *Processor) emitOwned(body []byte) {
+	ctx := p.ctx
+	if ctx == nil {
+		ctx = context.Background() // not started: only Shutdown decides, with its own context
+	}
+	if err := p.emit(ctx, body); err != nil {
+		if sum, serr := otlpwire.Scan(pipeline.SignalTraces, body); serr == nil {
+			p.lostN.Add(uint64(sum.Items))
+		}
+	}
 }
 
 // takeLocked removes h from the held set.
@@ -337,6 +382,7 @@ func (p *Processor) takeLocked(h *held) *held {
 // compactLocked drops the decided entries at the front of order.
 func (p *Processor) compactLocked() {
 	for len(p.order) > 0 && (p.order[0] == nil || p.traces[p.order[0].id] != p.order[0]) {
+		p.order[0] = nil
 		p.order = p.order[1:]
 	}
 }
@@ -350,6 +396,7 @@ func (p *Processor) decideDue(ctx context.Context, now time.Time) {
 		if h != nil && p.traces[h.id] == h && now.Sub(h.first) < p.cfg.DecisionWait {
 			break
 		}
+		p.order[0] = nil
 		p.order = p.order[1:]
 		if h != nil && p.traces[h.id] == h {
 			due = append(due, p.takeLocked(h))
@@ -357,9 +404,9 @@ func (p *Processor) decideDue(ctx context.Context, now time.Time) {
 	}
 	out := p.decideLocked(due, now)
 	p.mu.Unlock()
-	// A refusal downstream is retried until shutdown; what is still refused then is lost
-	// like any data a stopped pipeline cannot deliver, and the error says so.
-	_ = p.emit(ctx, out)
+	// A refusal downstream is retried until shutdown ends; what is still refused then is
+	// counted as lost.
+	p.emitOwned(out)
 }
 
 // decideLocked runs the policies on each trace and remembers the decision, in one step with
@@ -386,6 +433,7 @@ func (p *Processor) decideLocked(hs []*held, now time.Time) []byte {
 			}
 			keep = final(ds)
 		}
+		h.frags = nil // decided: only out (if kept) holds its spans now
 		if keep {
 			p.kept.add(h.id)
 			p.sampledN.Add(1)

@@ -2,6 +2,7 @@ package tailsampling
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -289,5 +290,55 @@ func TestRateLimiting(t *testing.T) {
 	}
 	if fmt.Sprint(kept) != "[1 2 5 6]" {
 		t.Fatalf("kept %v, want [1 2 5 6] (two traces of 4 spans per second under 10 spans/s)", kept)
+	}
+}
+
+type refusing struct {
+	sink
+	mu      sync.Mutex
+	refuse  int // calls still to refuse
+	refused int
+}
+
+func (r *refusing) Consume(ctx context.Context, b pipeline.Batch) error {
+	r.mu.Lock()
+	if r.refuse > 0 {
+		r.refuse--
+		r.refused++
+		r.mu.Unlock()
+		return errors.New("queue full") // retryable
+	}
+	r.mu.Unlock()
+	return r.sink.Consume(ctx, b)
+}
+
+// A decision the loop is passing on when Shutdown begins is delivered (the stages behind were
+// refusing for a while), not cut off: Shutdown's own deadline is what bounds it.
+func TestShutdownFinishesADecisionInFlight(t *testing.T) {
+	cfg := NewDefaultConfig()
+	cfg.DecisionWait = time.Second
+	cfg.Policies = []PolicyConfig{{Name: "all", Type: "always_sample"}}
+	out := &refusing{refuse: 3}
+	clk := &clock{t: time.Unix(1000, 0)}
+	tick := make(chan time.Time)
+	p, err := New(cfg, Settings{Tick: tick, Now: clk.now}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Consume(context.Background(), batch([]int{1}, 4, nil)); err != nil {
+		t.Fatal(err)
+	}
+	clk.t = clk.t.Add(2 * time.Second)
+	tick <- clk.t // the loop now decides trace 1 and retries against the refusals
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, st := out.count(tid(1)), p.Stats(); got != 4 || st.Lost != 0 || out.refused != 3 {
+		t.Fatalf("delivered %d of 4 spans after %d refusals, lost %d", got, out.refused, st.Lost)
 	}
 }
