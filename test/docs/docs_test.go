@@ -33,7 +33,8 @@ var notRun = map[string]string{
 	"make test":               "it is the command that runs this test",
 	"bash bench/collector.sh": "a benchmark of several minutes against the Collector: run by hand (docs/benchmarks.md)",
 	"bash bench/agent.sh":     "a benchmark of several minutes against the Collector: run by hand (docs/benchmarks.md)",
-	"bash bench/amplify.sh":   "a benchmark against the Collector: run by hand (docs/benchmarks.md)",
+	"BENCH_SHAPES=processors,tail-sampling bash bench/collector.sh": "two shapes of the benchmark against the Collector, several minutes: run by hand (docs/benchmarks.md)",
+	"bash bench/amplify.sh":                             "a benchmark against the Collector: run by hand (docs/benchmarks.md)",
 	"go run ./bench/sdk -only ours -cpuprofile cpu.out": "a benchmark with a CPU profile: run by hand (docs/sdk.md)",
 }
 
