@@ -304,37 +304,26 @@ func (rn *runner) generate(ctx context.Context, traces int64, s shape, logf *os.
 // waitDelivered polls until want spans past base arrived, the count stalls for StallTimeout,
 // or the collector exits. It returns the spans that arrived.
 func (rn *runner) waitDelivered(ctx context.Context, p *proc, c counter, base, want int64) (int64, error) {
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	var got int64
-	lastMove := time.Now()
-	for {
-		n, err := c.read(ctx, rn.hc)
-		if err != nil {
-			return got, err
+	return rn.poll(ctx, p, c, base, func(got int64, idle time.Duration) (bool, error) {
+		switch {
+		case got >= want:
+			return true, nil
+		case idle > rn.opts.StallTimeout:
+			return true, fmt.Errorf("%d of %d spans arrived; none more for %v", got, want, rn.opts.StallTimeout)
 		}
-		if n-base != got {
-			got, lastMove = n-base, time.Now()
-		}
-		if got >= want {
-			return got, nil
-		}
-		if time.Since(lastMove) > rn.opts.StallTimeout {
-			return got, fmt.Errorf("%d of %d spans arrived; none more for %v", got, want, rn.opts.StallTimeout)
-		}
-		select {
-		case <-ctx.Done():
-			return got, ctx.Err()
-		case <-p.exited:
-			return got, fmt.Errorf("collector exited: %w", p.err)
-		case <-tick.C:
-		}
-	}
+		return false, nil
+	})
 }
 
 // waitQuiet polls until no span arrived for settle (a sampled shape: how many arrive is not
 // known in advance), or the collector exits. It returns the spans that arrived.
 func (rn *runner) waitQuiet(ctx context.Context, p *proc, c counter, base int64, settle time.Duration) (int64, error) {
+	return rn.poll(ctx, p, c, base, func(_ int64, idle time.Duration) (bool, error) { return idle > settle, nil })
+}
+
+// poll reads c every 100ms until done says to stop (given the spans past base and how long
+// the count has not moved), ctx ends or the collector exits.
+func (rn *runner) poll(ctx context.Context, p *proc, c counter, base int64, done func(got int64, idle time.Duration) (bool, error)) (int64, error) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var got int64
@@ -347,8 +336,8 @@ func (rn *runner) waitQuiet(ctx context.Context, p *proc, c counter, base int64,
 		if n-base != got {
 			got, lastMove = n-base, time.Now()
 		}
-		if time.Since(lastMove) > settle {
-			return got, nil
+		if stop, err := done(got, time.Since(lastMove)); stop {
+			return got, err
 		}
 		select {
 		case <-ctx.Done():
