@@ -266,3 +266,37 @@ exporters = ["debug"]
 }
 
 func noEnvVars(string) (string, bool) { return "", false }
+
+// A connector joined to pipelines of two signals credits each input pipeline only with the
+// exporters its own signal reaches (readiness and durability read this).
+func TestConnectorReachesOnlyItsSignalsExporters(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+[receivers.otlp]
+[exporters."debug/traces"]
+[exporters."debug/logs"]
+[connectors.forward]
+[pipelines."traces/in"]
+receivers = ["otlp"]
+exporters = ["forward"]
+[pipelines."traces/out"]
+receivers = ["forward"]
+exporters = ["debug/traces"]
+[pipelines."logs/in"]
+receivers = ["otlp"]
+exporters = ["forward"]
+[pipelines."logs/out"]
+receivers = ["forward"]
+exporters = ["debug/logs"]
+`), noEnvVars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	if got := fmt.Sprint(s.graph.pipelines["traces/in"], s.graph.pipelines["logs/in"]); got != "[debug/traces] [debug/logs]" {
+		t.Fatalf("exporters reached from traces/in and logs/in: %s", got)
+	}
+}

@@ -107,17 +107,15 @@ func (b *builder) buildPipeline(ctx context.Context, pname string) error {
 			g.pipelines[pname] = append(g.pipelines[pname], e)
 			continue
 		}
-		conn, err := b.buildConnector(ctx, e, sig)
+		conn, fed, err := b.buildConnector(ctx, e, sig)
 		if err != nil {
 			return fmt.Errorf("pipelines.%s.exporters: %s: %w", pname, e, err)
 		}
 		fan = append(fan, conn)
-		for _, out := range b.routes[e] {
-			for _, r := range out {
-				for _, x := range g.pipelines[r.Pipeline] {
-					if !slices.Contains(g.pipelines[pname], x) {
-						g.pipelines[pname] = append(g.pipelines[pname], x)
-					}
+		for _, r := range fed {
+			for _, x := range g.pipelines[r.Pipeline] {
+				if !slices.Contains(g.pipelines[pname], x) {
+					g.pipelines[pname] = append(g.pipelines[pname], x)
 				}
 			}
 		}
@@ -162,15 +160,17 @@ func (b *builder) buildPipeline(ctx context.Context, pname string) error {
 }
 
 // buildConnector creates connector name for input signal in: one instance per output signal
-// it feeds pipelines of, fanned out when there are several.
-func (b *builder) buildConnector(ctx context.Context, name string, in pipeline.Signal) (pipeline.Consumer, error) {
+// it feeds pipelines of, fanned out when there are several. It also returns the pipelines the
+// data from in reaches.
+func (b *builder) buildConnector(ctx context.Context, name string, in pipeline.Signal) (pipeline.Consumer, component.Routes, error) {
 	cc := b.cfg.Connectors[name]
 	fac, ok := b.factories.Lookup(component.KindConnector, cc.Type)
 	if !ok {
-		return nil, b.factories.UnknownType(component.KindConnector, cc.Type)
+		return nil, nil, b.factories.UnknownType(component.KindConnector, cc.Type)
 	}
 	cf := fac.(component.ConnectorFactory)
 	var outs pipeline.Fanout
+	var fed component.Routes
 	for _, out := range pipeline.Signals {
 		routes := b.routes[name][out]
 		if len(routes) == 0 || !slices.Contains(cf.Outputs(in), out) {
@@ -180,18 +180,19 @@ func (b *builder) buildConnector(ctx context.Context, name string, in pipeline.S
 		set.Logger = set.Logger.With("from", in.String(), "to", out.String())
 		conn, err := cf.CreateConnector(ctx, set, cc.Config, in, out, routes)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		b.g.stages = append(b.g.stages, conn)
 		outs = append(outs, conn)
+		fed = append(fed, routes...)
 	}
 	if len(outs) == 0 {
-		return nil, fmt.Errorf("connector feeds no pipeline from %s", in)
+		return nil, nil, fmt.Errorf("connector feeds no pipeline from %s", in)
 	}
 	if len(outs) == 1 {
-		return outs[0], nil
+		return outs[0], fed, nil
 	}
-	return outs, nil
+	return outs, fed, nil
 }
 
 // pipelineOrder lists the pipelines so that each comes after every pipeline it feeds through

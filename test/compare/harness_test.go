@@ -8,9 +8,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -175,7 +177,7 @@ func diff(ours, theirs []string) string {
 		count[s]--
 	}
 	var out []string
-	for _, k := range sortedKeys(count) {
+	for _, k := range slices.Sorted(maps.Keys(count)) {
 		switch n := count[k]; {
 		case n > 0:
 			out = append(out, fmt.Sprintf("  only ours (%d): %s", n, k))
@@ -184,15 +186,6 @@ func diff(ours, theirs []string) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // testContext bounds a comparison.

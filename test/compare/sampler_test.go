@@ -2,6 +2,8 @@ package compare
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -26,7 +28,7 @@ endpoint = "RECEIVER"
 [receivers.otlp.http]
 endpoint = "127.0.0.1:0"
 [processors.probabilistic_sampler]`
-	for _, k := range sortedKeys(settings) {
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
 		yaml += fmt.Sprintf("\n    %s: %s", k, settings[k])
 		toml += fmt.Sprintf("\n%s = %s", k, settings[k])
 	}

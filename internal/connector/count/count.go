@@ -7,7 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/otlp-dev/otlp/internal/component"
 	"github.com/otlp-dev/otlp/internal/pipeline"
+	"github.com/otlp-dev/otlp/internal/processor/pdataproc"
 	"github.com/otlp-dev/otlp/resilience"
 )
 
@@ -65,7 +67,7 @@ type Attribute struct {
 func (c *Config) Validate() error {
 	var errs []error
 	check := func(section string, defs map[string]MetricInfo, attrsAllowed bool) {
-		for _, name := range sortedKeys(defs) {
+		for _, name := range slices.Sorted(maps.Keys(defs)) {
 			d := defs[name]
 			key := section + "." + name
 			if name == "" {
@@ -149,7 +151,7 @@ func New(cfg Config, in pipeline.Signal, next pipeline.Consumer, now func() time
 
 func defs(m map[string]MetricInfo) []def {
 	out := make([]def, 0, len(m))
-	for _, name := range sortedKeys(m) {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, def{name, m[name]})
 	}
 	return out
@@ -289,7 +291,7 @@ func (c *counter) appendTo(ms pmetric.MetricSlice, now func() time.Time) {
 		sum := m.SetEmptySum()
 		sum.SetIsMonotonic(true) // counts are never negative, so their sum only grows
 		sum.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
-		for _, k := range sortedKeys(c.counts[i]) {
+		for _, k := range slices.Sorted(maps.Keys(c.counts[i])) {
 			ac := c.counts[i][k]
 			dp := sum.DataPoints().AppendEmpty()
 			ac.attrs.CopyTo(dp.Attributes())
@@ -356,7 +358,7 @@ func (c *Connector) countMetrics(body []byte, out pmetric.Metrics) error {
 			scope := sm.Scope().Attributes()
 			for _, m := range sm.Metrics().All() {
 				metrics.add(none, scope, res)
-				forEachPoint(m, func(attrs pcommon.Map, ts pcommon.Timestamp) {
+				pdataproc.EachPoint(m, func(attrs pcommon.Map, ts pcommon.Timestamp) {
 					points.seen(ts)
 					points.add(attrs, scope, res)
 				})
@@ -365,31 +367,6 @@ func (c *Connector) countMetrics(body []byte, out pmetric.Metrics) error {
 		c.emit(out, rm.Resource(), metrics, points)
 	}
 	return nil
-}
-
-func forEachPoint(m pmetric.Metric, f func(pcommon.Map, pcommon.Timestamp)) {
-	switch m.Type() {
-	case pmetric.MetricTypeGauge:
-		for _, dp := range m.Gauge().DataPoints().All() {
-			f(dp.Attributes(), dp.Timestamp())
-		}
-	case pmetric.MetricTypeSum:
-		for _, dp := range m.Sum().DataPoints().All() {
-			f(dp.Attributes(), dp.Timestamp())
-		}
-	case pmetric.MetricTypeHistogram:
-		for _, dp := range m.Histogram().DataPoints().All() {
-			f(dp.Attributes(), dp.Timestamp())
-		}
-	case pmetric.MetricTypeExponentialHistogram:
-		for _, dp := range m.ExponentialHistogram().DataPoints().All() {
-			f(dp.Attributes(), dp.Timestamp())
-		}
-	case pmetric.MetricTypeSummary:
-		for _, dp := range m.Summary().DataPoints().All() {
-			f(dp.Attributes(), dp.Timestamp())
-		}
-	}
 }
 
 func (c *Connector) countLogs(body []byte, out pmetric.Metrics) error {
@@ -410,13 +387,4 @@ func (c *Connector) countLogs(body []byte, out pmetric.Metrics) error {
 		c.emit(out, rl.Resource(), logs)
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

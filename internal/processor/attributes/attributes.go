@@ -61,19 +61,17 @@ func NewFactory() component.ProcessorFactory {
 		})
 }
 
-var kinds = map[pipeline.Signal]match.Kind{pipeline.SignalTraces: match.Spans, pipeline.SignalMetrics: match.Metrics, pipeline.SignalLogs: match.Logs}
-
 // New builds the processor for signal sig.
 func New(cfg Config, sig pipeline.Signal, next pipeline.Consumer) (*pdataproc.Processor, error) {
 	acts, err := attraction.Compile(cfg.Actions)
 	if err != nil {
 		return nil, fmt.Errorf("actions.%w", err)
 	}
-	inc, err := match.Compile(cfg.Include, kinds[sig])
+	inc, err := match.Compile(cfg.Include, sig)
 	if err != nil {
 		return nil, fmt.Errorf("include.%w", err)
 	}
-	exc, err := match.Compile(cfg.Exclude, kinds[sig])
+	exc, err := match.Compile(cfg.Exclude, sig)
 	if err != nil {
 		return nil, fmt.Errorf("exclude.%w", err)
 	}
@@ -94,7 +92,7 @@ func New(cfg Config, sig pipeline.Signal, next pipeline.Consumer) (*pdataproc.Pr
 			for _, rm := range md.ResourceMetrics().All() {
 				for _, sm := range rm.ScopeMetrics().All() {
 					for _, m := range sm.Metrics().All() {
-						forEachPointAttrs(m, func(attrs pcommon.Map) {
+						pdataproc.EachPoint(m, func(attrs pcommon.Map, _ pcommon.Timestamp) {
 							if !filtered || match.Selects(inc, exc, match.Item{Resource: rm.Resource().Attributes(), Scope: sm.Scope(), Attributes: attrs, Name: m.Name()}) {
 								acts.Apply(attrs)
 							}
@@ -116,29 +114,4 @@ func New(cfg Config, sig pipeline.Signal, next pipeline.Consumer) (*pdataproc.Pr
 			}
 		},
 	}}, nil
-}
-
-func forEachPointAttrs(m pmetric.Metric, f func(pcommon.Map)) {
-	switch m.Type() {
-	case pmetric.MetricTypeGauge:
-		for _, dp := range m.Gauge().DataPoints().All() {
-			f(dp.Attributes())
-		}
-	case pmetric.MetricTypeSum:
-		for _, dp := range m.Sum().DataPoints().All() {
-			f(dp.Attributes())
-		}
-	case pmetric.MetricTypeHistogram:
-		for _, dp := range m.Histogram().DataPoints().All() {
-			f(dp.Attributes())
-		}
-	case pmetric.MetricTypeExponentialHistogram:
-		for _, dp := range m.ExponentialHistogram().DataPoints().All() {
-			f(dp.Attributes())
-		}
-	case pmetric.MetricTypeSummary:
-		for _, dp := range m.Summary().DataPoints().All() {
-			f(dp.Attributes())
-		}
-	}
 }

@@ -9,6 +9,8 @@ import (
 	"regexp"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otlp-dev/otlp/internal/pipeline"
 )
 
 // Properties is an include or exclude table.
@@ -48,15 +50,6 @@ type Item struct {
 	Severity   string // log severity text
 }
 
-// Kind says which signal's properties are allowed.
-type Kind uint8
-
-const (
-	Spans Kind = iota + 1
-	Metrics
-	Logs
-)
-
 // Matcher is compiled Properties.
 type Matcher struct {
 	regexp      bool
@@ -87,8 +80,8 @@ type libMatch struct {
 	version *nameMatch
 }
 
-// Compile checks p for a signal of kind k; nil p (no table) gives a nil Matcher.
-func Compile(p *Properties, k Kind) (*Matcher, error) {
+// Compile checks p for items of signal k; nil p (no table) gives a nil Matcher.
+func Compile(p *Properties, k pipeline.Signal) (*Matcher, error) {
 	if p == nil {
 		return nil, nil
 	}
@@ -105,7 +98,7 @@ func Compile(p *Properties, k Kind) (*Matcher, error) {
 	var errs []error
 	names := func(key string, in []string, allowed bool) []nameMatch {
 		if len(in) > 0 && !allowed {
-			errs = append(errs, fmt.Errorf("%s: does not apply to %s", key, k))
+			errs = append(errs, fmt.Errorf("%s: does not apply to %s", key, k.ItemName()))
 			return nil
 		}
 		out := make([]nameMatch, 0, len(in))
@@ -119,16 +112,16 @@ func Compile(p *Properties, k Kind) (*Matcher, error) {
 		}
 		return out
 	}
-	m.services = names("services", p.Services, k == Spans)
+	m.services = names("services", p.Services, k == pipeline.SignalTraces)
 	m.hasServices = len(p.Services) > 0
-	m.names = names("span_names", p.SpanNames, k == Spans)
-	if k == Metrics {
+	m.names = names("span_names", p.SpanNames, k == pipeline.SignalTraces)
+	if k == pipeline.SignalMetrics {
 		m.names = names("metric_names", p.MetricNames, true)
 	} else {
 		names("metric_names", p.MetricNames, false)
 	}
-	m.bodies = names("log_bodies", p.LogBodies, k == Logs)
-	m.severities = names("log_severity_texts", p.LogSeverityTexts, k == Logs)
+	m.bodies = names("log_bodies", p.LogBodies, k == pipeline.SignalLogs)
+	m.severities = names("log_severity_texts", p.LogSeverityTexts, k == pipeline.SignalLogs)
 	attrs := func(key string, in []Attribute) []attrMatch {
 		var out []attrMatch
 		for i, a := range in {
@@ -141,15 +134,15 @@ func Compile(p *Properties, k Kind) (*Matcher, error) {
 		}
 		return out
 	}
-	if k == Metrics && len(p.Attributes) > 0 {
+	if k == pipeline.SignalMetrics && len(p.Attributes) > 0 {
 		errs = append(errs, errors.New("attributes: does not apply to metrics (match by metric_names)"))
 	}
-	if k == Metrics && len(p.Resources) > 0 {
+	if k == pipeline.SignalMetrics && len(p.Resources) > 0 {
 		// The Collector accepts resources here and then matches by metric name only; refusing
 		// it is better than silently selecting every resource.
 		errs = append(errs, errors.New("resources: does not apply to metrics (match by metric_names)"))
 	}
-	if k == Metrics && len(p.Libraries) > 0 {
+	if k == pipeline.SignalMetrics && len(p.Libraries) > 0 {
 		errs = append(errs, errors.New("libraries: does not apply to metrics (match by metric_names)"))
 	}
 	m.attributes = attrs("attributes", p.Attributes)
@@ -178,16 +171,6 @@ func Compile(p *Properties, k Kind) (*Matcher, error) {
 		return nil, err
 	}
 	return m, nil
-}
-
-func (k Kind) String() string {
-	switch k {
-	case Spans:
-		return "spans"
-	case Metrics:
-		return "metrics"
-	}
-	return "logs"
 }
 
 func (m *Matcher) name(s string) (nameMatch, error) {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -117,3 +118,29 @@ func (*Processor) Start(context.Context) error { return nil }
 
 // Shutdown does nothing.
 func (*Processor) Shutdown(context.Context) error { return nil }
+
+// EachPoint calls f with the attributes and time of every data point of m, whatever its type.
+func EachPoint(m pmetric.Metric, f func(attrs pcommon.Map, ts pcommon.Timestamp)) {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		for _, dp := range m.Gauge().DataPoints().All() {
+			f(dp.Attributes(), dp.Timestamp())
+		}
+	case pmetric.MetricTypeSum:
+		for _, dp := range m.Sum().DataPoints().All() {
+			f(dp.Attributes(), dp.Timestamp())
+		}
+	case pmetric.MetricTypeHistogram:
+		for _, dp := range m.Histogram().DataPoints().All() {
+			f(dp.Attributes(), dp.Timestamp())
+		}
+	case pmetric.MetricTypeExponentialHistogram:
+		for _, dp := range m.ExponentialHistogram().DataPoints().All() {
+			f(dp.Attributes(), dp.Timestamp())
+		}
+	case pmetric.MetricTypeSummary:
+		for _, dp := range m.Summary().DataPoints().All() {
+			f(dp.Attributes(), dp.Timestamp())
+		}
+	}
+}

@@ -163,44 +163,55 @@ func (s *sampler) decide(in threshold, has bool) threshold {
 	return t
 }
 
+// carried is the sampling information an item arrives with.
+type carried struct {
+	r      uint64 // randomness
+	haveR  bool
+	in     threshold // the threshold a sampler upstream applied
+	haveTh bool
+}
+
+// thresholdFor is the threshold an item is decided with: the configured decision when its
+// randomness is known and agrees with its arriving threshold, else fail_closed's. readable is
+// false when the item's sampling information could not be parsed. An arriving threshold that
+// the randomness contradicts is forgotten (inconsistent: the caller removes it from the item).
+func (s *sampler) thresholdFor(it *carried, readable bool) (t threshold, inconsistent bool) {
+	switch {
+	case readable && it.haveR && it.haveTh && !it.in.samples(it.r):
+		it.haveTh, inconsistent = false, true
+	case readable && it.haveR:
+		return s.decide(it.in, it.haveTh), false
+	}
+	if s.failClosed {
+		return neverSample, inconsistent
+	}
+	return alwaysSample, inconsistent
+}
+
+// rewrites reports whether a kept item's threshold becomes t: never raise a probability an
+// upstream sampler already lowered.
+func (it carried) rewrites(t threshold) bool { return !it.haveTh || it.in <= t }
+
 // span decides one span and, when it is kept, records its threshold in the tracestate.
 func (s *sampler) span(sp ptrace.Span) bool {
 	st, err := parseTraceState(sp.TraceState().AsRaw())
-	var (
-		r      uint64
-		haveR  bool
-		in     threshold
-		haveTh bool
-	)
+	var it carried
 	if err == nil {
 		switch {
 		case st.rvSet:
-			r, _ = parseRandomness(st.rv)
-			haveR = true
+			it.r, _ = parseRandomness(st.rv)
+			it.haveR = true
 		case !sp.TraceID().IsEmpty():
-			r, haveR = traceIDRandomness(sp.TraceID()), true
+			it.r, it.haveR = traceIDRandomness(sp.TraceID()), true
 		}
 		if st.thSet {
-			in, _ = parseThreshold(st.th)
-			haveTh = true
-		}
-		switch {
-		case !haveR:
-			err = errors.New("missing randomness")
-		case haveTh && !in.samples(r):
-			// The arriving threshold is inconsistent with the randomness: it is removed.
-			st.thSet, haveTh = false, false
-			err = errors.New("inconsistent arriving threshold")
+			it.in, _ = parseThreshold(st.th)
+			it.haveTh = true
 		}
 	}
-	var t threshold
-	switch {
-	case err != nil && s.failClosed:
-		t = neverSample
-	case err != nil:
-		t = alwaysSample
-	default:
-		t = s.decide(in, haveTh)
+	t, inconsistent := s.thresholdFor(&it, err == nil)
+	if inconsistent {
+		st.thSet = false
 	}
 	switch spanPriority(sp) {
 	case priorityNever:
@@ -208,21 +219,16 @@ func (s *sampler) span(sp ptrace.Span) bool {
 	case priorityAlways:
 		t = alwaysSample
 	}
-	if !t.samples(r) {
+	if !t.samples(it.r) {
 		return false
 	}
-	if st.stateOK(err) {
-		if !haveTh || in <= t {
-			st.th, st.thSet = t.hex(), true // never raise a probability already lowered
+	if err == nil { // a tracestate that could not be read is left as it came
+		if it.rewrites(t) {
+			st.th, st.thSet = t.hex(), true
 		}
 		sp.TraceState().FromRaw(st.String())
 	}
 	return true
-}
-
-// stateOK reports whether the tracestate was read (and so may be written back).
-func (st otState) stateOK(err error) bool {
-	return err == nil || err.Error() == "missing randomness" || err.Error() == "inconsistent arriving threshold"
 }
 
 type priority uint8
@@ -264,72 +270,61 @@ func spanPriority(sp ptrace.Span) priority {
 func (s *sampler) log(lr plog.LogRecord) bool {
 	attrs := lr.Attributes()
 	var (
-		r             uint64
-		haveR, haveTh bool
-		in            threshold
-		err           error
+		it  carried
+		err error
 	)
 	if v, ok := attrs.Get("sampling.randomness"); ok {
-		if r, err = parseRandomness(v.AsString()); err == nil {
-			haveR = true
+		if it.r, err = parseRandomness(v.AsString()); err == nil {
+			it.haveR = true
 		}
 	} else if !lr.TraceID().IsEmpty() {
-		r, haveR = traceIDRandomness(lr.TraceID()), true
+		it.r, it.haveR = traceIDRandomness(lr.TraceID()), true
 	}
 	if v, ok := attrs.Get("sampling.threshold"); ok && err == nil {
-		if in, err = parseThreshold(v.AsString()); err == nil {
-			haveTh = true
+		if it.in, err = parseThreshold(v.AsString()); err == nil {
+			it.haveTh = true
 		}
 	}
-	parsed := err == nil
-	if err == nil {
-		switch {
-		case !haveR:
-			err = errors.New("missing randomness")
-		case haveTh && !in.samples(r):
-			attrs.Remove("sampling.threshold")
-			haveTh = false
-			err = errors.New("inconsistent arriving threshold")
-		}
+	t, inconsistent := s.thresholdFor(&it, err == nil)
+	if inconsistent {
+		attrs.Remove("sampling.threshold")
 	}
-	var t threshold
-	switch {
-	case err != nil && s.failClosed:
-		t = neverSample
-	case err != nil:
-		t = alwaysSample
-	default:
-		t = s.decide(in, haveTh)
+	if pt, ok := s.logPriority(attrs); ok {
+		t = pt
 	}
-	if s.priority != "" {
-		if v, ok := attrs.Get(s.priority); ok {
-			var pct float64
-			switch v.Type() {
-			case pcommon.ValueTypeInt:
-				pct = float64(v.Int())
-			case pcommon.ValueTypeDouble:
-				pct = v.Double()
-			default:
-				pct = -1
-			}
-			switch {
-			case pct == 0:
-				t = neverSample
-			case pct > 0:
-				if pct > 100 {
-					pct = 100
-				}
-				if pt, err := probabilityThreshold(pct/100, 0); err == nil {
-					t = pt
-				}
-			}
-		}
-	}
-	if !t.samples(r) {
+	if !t.samples(it.r) {
 		return false
 	}
-	if parsed && (!haveTh || in <= t) {
+	if err == nil && it.rewrites(t) {
 		attrs.PutStr("sampling.threshold", t.hex())
 	}
 	return true
+}
+
+// logPriority reads the sampling_priority attribute: a percentage for this record, 0 drops it.
+func (s *sampler) logPriority(attrs pcommon.Map) (threshold, bool) {
+	if s.priority == "" {
+		return 0, false
+	}
+	v, ok := attrs.Get(s.priority)
+	if !ok {
+		return 0, false
+	}
+	var pct float64
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		pct = float64(v.Int())
+	case pcommon.ValueTypeDouble:
+		pct = v.Double()
+	default:
+		return 0, false
+	}
+	switch {
+	case pct == 0:
+		return neverSample, true
+	case pct < 0:
+		return 0, false
+	}
+	t, err := probabilityThreshold(min(pct, 100)/100, 0)
+	return t, err == nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otlp-dev/otlp/internal/pipeline"
@@ -141,3 +142,33 @@ func FuzzTraceState(f *testing.F) {
 		}
 	})
 }
+
+// A log record's sampling_priority attribute overrides the percentage: 0 drops it, 100 keeps it.
+func TestLogPriority(t *testing.T) {
+	p, err := New(Config{SamplingPercentage: 50, SamplingPrecision: 4, AttributeSource: "traceID", SamplingPriority: "prio"}, nopConsumer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := p.Funcs.Logs
+	ld := plog.NewLogs()
+	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for i, prio := range []int64{0, 100, 0, 100} {
+		lr := lrs.AppendEmpty()
+		lr.SetTraceID(pcommon.TraceID{byte(i + 1), 9, 9, 9, 9, 9, 9, 9, 9, byte(i * 60), 1, 2, 3, 4, 5, 6})
+		lr.Attributes().PutInt("prio", prio)
+		lr.Body().SetInt(prio)
+	}
+	s(ld)
+	if n := ld.LogRecordCount(); n != 2 {
+		t.Fatalf("%d records kept, want the 2 of priority 100", n)
+	}
+	for _, lr := range ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().All() {
+		if th, _ := lr.Attributes().Get("sampling.threshold"); lr.Body().Int() != 100 || th.Str() != "0" {
+			t.Errorf("kept record %v with threshold %q, want priority 100 and threshold 0", lr.Body().AsRaw(), th.Str())
+		}
+	}
+}
+
+type nopConsumer struct{}
+
+func (nopConsumer) Consume(context.Context, pipeline.Batch) error { return nil }

@@ -85,8 +85,8 @@ const (
 
 // trace is what policies look at: every span of the trace received so far.
 type trace struct {
-	batches []ptrace.Traces
-	spans   int
+	td    ptrace.Traces
+	spans int
 }
 
 // evaluator decides one trace; now is the decision time (for rate limiting).
@@ -200,15 +200,13 @@ type always struct{}
 
 func (always) evaluate(pcommon.TraceID, *trace, int64) decision { return sampled }
 
-// eachSpan calls f on every span until it returns true.
+// anySpan calls f on every span, in arrival order, until it returns true.
 func (t *trace) anySpan(f func(ptrace.Span) bool) bool {
-	for _, td := range t.batches {
-		for _, rs := range td.ResourceSpans().All() {
-			for _, ss := range rs.ScopeSpans().All() {
-				for _, sp := range ss.Spans().All() {
-					if f(sp) {
-						return true
-					}
+	for _, rs := range t.td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, sp := range ss.Spans().All() {
+				if f(sp) {
+					return true
 				}
 			}
 		}
@@ -374,23 +372,21 @@ func (n numeric) evaluate(_ pcommon.TraceID, t *trace, _ int64) decision {
 // resourceOrSpan keeps a trace with a resource or span matching; inverted, it keeps traces
 // where nothing matches.
 func resourceOrSpan(t *trace, invert bool, match func(pcommon.Map) bool) decision {
-	found := false
-	for _, td := range t.batches {
-		for _, rs := range td.ResourceSpans().All() {
+	found := func() bool {
+		for _, rs := range t.td.ResourceSpans().All() {
 			if match(rs.Resource().Attributes()) {
-				found = true
-				break
+				return true
 			}
 			for _, ss := range rs.ScopeSpans().All() {
 				for _, sp := range ss.Spans().All() {
 					if match(sp.Attributes()) {
-						found = true
-						break
+						return true
 					}
 				}
 			}
 		}
-	}
+		return false
+	}()
 	if found != invert {
 		return sampled
 	}

@@ -427,7 +427,7 @@ func (p *Processor) decideLocked(hs []*held, now time.Time) []byte {
 		td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(body)
 		keep := false
 		if err == nil {
-			t := trace{batches: []ptrace.Traces{td}, spans: h.spans}
+			t := trace{td: td, spans: h.spans}
 			for i, pol := range p.policies {
 				ds[i] = pol.eval.evaluate(h.id, &t, sec)
 			}
