@@ -72,7 +72,7 @@ fuzz-short:
 ## tools make those tests skip locally and fail in CI (CI=true).
 OTELCOL_BUILDER ?= v0.162.0
 tools:
-	@mkdir -p $(TOOLS) bin
+	@mkdir -p $(TOOLS) bin bench/out
 	@test -x $(TOOLS)/telemetrygen || GOBIN=$(TOOLS) $(GO) install github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@v0.161.0 \
 		|| { echo "telemetrygen could not be installed"; test "$$CI" != true; }
 	@test -x $(TOOLS)/otelcol-components || { echo "building otelcol-components with the Collector builder (log: bin/builder.log)"; \
