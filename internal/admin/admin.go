@@ -124,6 +124,8 @@ type Server struct {
 	// Read per connection and per request, so that a reload swaps them for the next ones.
 	tls    atomic.Pointer[tls.Config]
 	bearer atomic.Pointer[serverconf.Bearer]
+	// extra serves the routes side services registered; swapped when they change.
+	extra atomic.Pointer[http.Handler]
 
 	mu    sync.Mutex
 	srv   *http.Server  // guarded by mu
@@ -150,6 +152,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /ready", s.ready)
 	mux.Handle("GET /metrics", s.private(gzipStateless(promhttp.HandlerFor(s.set.Gatherer, promhttp.HandlerOpts{ErrorLog: slogErrorLog{s.set.Logger}, DisableCompression: true}))))
 	mux.Handle("GET /{$}", s.private(http.HandlerFunc(s.console)))
+	mux.Handle("/", s.private(http.HandlerFunc(s.serveExtra)))
 	if s.cfg.Pprof {
 		mux.Handle("/debug/pprof/", s.private(http.HandlerFunc(pprof.Index)))
 		mux.Handle("/debug/pprof/cmdline", s.private(http.HandlerFunc(pprof.Cmdline)))
@@ -158,6 +161,24 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("/debug/pprof/trace", s.private(http.HandlerFunc(pprof.Trace)))
 	}
 	return mux
+}
+
+// SetRoutes serves h (nil: none) for every path the admin port's own routes leave, behind the
+// admin token. The side services' routes are installed with it, and replaced on reload.
+func (s *Server) SetRoutes(h http.Handler) {
+	if h == nil {
+		s.extra.Store(nil)
+		return
+	}
+	s.extra.Store(&h)
+}
+
+func (s *Server) serveExtra(w http.ResponseWriter, r *http.Request) {
+	if h := s.extra.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	http.NotFound(w, r)
 }
 
 // authorized reports whether r carries the admin token: as a bearer token, or as the password

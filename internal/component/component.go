@@ -27,9 +27,12 @@ const (
 	KindProcessor
 	KindExporter
 	KindConnector
+	// KindService is a side service: beside the data path, configured by a top-level table.
+	KindService
 )
 
-// Kinds lists the kinds in the order their sections appear in a configuration file.
+// Kinds lists the kinds of pipeline components in the order their sections appear in a
+// configuration file (side services have a table each instead).
 var Kinds = [...]Kind{KindReceiver, KindProcessor, KindExporter, KindConnector}
 
 func (k Kind) String() string {
@@ -42,6 +45,8 @@ func (k Kind) String() string {
 		return "exporter"
 	case KindConnector:
 		return "connector"
+	case KindService:
+		return "service"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -200,7 +205,7 @@ type Factories struct {
 }
 
 // NewFactories indexes fs; a type listed twice for one kind, or a factory that is none of
-// the four kinds, is an error.
+// the five kinds, is an error; so is a service type that is one of the file's own sections.
 func NewFactories(fs ...Factory) (Factories, error) {
 	out := Factories{byKind: map[Kind]map[string]Factory{}}
 	for _, f := range fs {
@@ -214,6 +219,11 @@ func NewFactories(fs ...Factory) (Factories, error) {
 			_, ok = f.(ExporterFactory)
 		case KindConnector:
 			_, ok = f.(ConnectorFactory)
+		case KindService:
+			_, ok = f.(ServiceFactory)
+			if ok && reservedSection(f.Type()) {
+				return Factories{}, fmt.Errorf("component: service type %q is a section of the configuration file; choose another", f.Type())
+			}
 		}
 		if !ok {
 			return Factories{}, fmt.Errorf("component: %s factory %q does not create %ss", f.Kind(), f.Type(), f.Kind())

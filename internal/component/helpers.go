@@ -116,3 +116,22 @@ func (f connectorFactory[C]) CreateConnector(ctx context.Context, set Settings, 
 	}
 	return f.create(ctx, set, c, in, out, next)
 }
+
+// NewServiceFactory makes a ServiceFactory from a typed default and constructor.
+func NewServiceFactory[C Config](typ string, def func() C,
+	create func(ctx context.Context, set ServiceSettings, cfg C) (Service, error)) ServiceFactory {
+	return serviceFactory[C]{base[C]{typ, KindService, nil, def}, create}
+}
+
+type serviceFactory[C Config] struct {
+	base[C]
+	create func(context.Context, ServiceSettings, C) (Service, error)
+}
+
+func (f serviceFactory[C]) CreateService(ctx context.Context, set ServiceSettings, cfg Config) (Service, error) {
+	c, err := f.cast(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return f.create(ctx, set, c)
+}

@@ -44,6 +44,9 @@ type Config struct {
 	Exporters  map[string]Component
 	Connectors map[string]Component
 	Pipelines  map[string]Pipeline
+	// Services are the side services, by type: each is configured by a top-level table named
+	// after its type ([alerting]) and runs when that table is present.
+	Services map[string]Component
 }
 
 // OTLP is the [otlp] section, shared with the Go SDK (see otlpfile).
@@ -191,7 +194,8 @@ func ParseWith(factories component.Factories, profile Profile, data []byte, gete
 	checks = append(checks, tomlx.Check(tomlx.Table(exp.Raw, "otlp"), raw.OTLP, "otlp"),
 		tomlx.Check(tomlx.Table(exp.Raw, "admin"), raw.Admin, "admin"))
 	c := &Config{OTLP: raw.OTLP, Admin: raw.Admin, Pipelines: raw.Pipelines,
-		Receivers: map[string]Component{}, Processors: map[string]Component{}, Exporters: map[string]Component{}, Connectors: map[string]Component{}}
+		Receivers: map[string]Component{}, Processors: map[string]Component{}, Exporters: map[string]Component{}, Connectors: map[string]Component{},
+		Services: map[string]Component{}}
 	var errs []string
 	for _, err := range checks {
 		if err != nil {
@@ -214,10 +218,14 @@ func ParseWith(factories component.Factories, profile Profile, data []byte, gete
 			c.section(kind)[name] = comp
 		}
 	}
+	errs = append(errs, decodeServices(factories, exp, c)...)
 	applyResilienceDefaults(c, raw.OTLP.Resilience, md)
 	for _, k := range md.Undecoded() {
 		if len(k) > 0 && k[0] == "sdk" {
 			continue // the Go SDK's section: one file can serve a service and its collector; the SDK checks it
+		}
+		if _, ok := factories.Lookup(component.KindService, k[0]); ok {
+			continue // a service's table: decoded and checked (or reported) by decodeServices
 		}
 		errs = append(errs, fmt.Sprintf("%s: unknown key", k))
 	}
@@ -285,6 +293,43 @@ func decodeComponent(f component.Factories, md toml.MetaData, kind component.Kin
 		return Component{}, fmt.Errorf("%s: %w", key, err)
 	}
 	return Component{Type: fac.Type(), Config: cfg}, nil
+}
+
+// decodeServices decodes the top-level table of each side service present in the file.
+func decodeServices(f component.Factories, exp *tomlx.Expanded, c *Config) []string {
+	types := f.Types(component.KindService)
+	if len(types) == 0 {
+		return nil
+	}
+	var top map[string]toml.Primitive
+	md, err := toml.Decode(exp.Text, &top)
+	if err != nil {
+		return []string{err.Error()} // not reached: the same text decoded once already
+	}
+	var errs []string
+	for _, typ := range types {
+		p, ok := top[typ]
+		if !ok {
+			continue
+		}
+		fac, _ := f.Lookup(component.KindService, typ)
+		cfg := fac.NewDefaultConfig()
+		if err := md.PrimitiveDecode(p, cfg); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", typ, err))
+			continue
+		}
+		if err := tomlx.Check(tomlx.Table(exp.Raw, typ), cfg, typ); err != nil {
+			errs = append(errs, strings.ReplaceAll(err.Error(), "\n", "; "))
+			continue
+		}
+		c.Services[typ] = Component{Type: typ, Config: cfg}
+	}
+	for _, k := range md.Undecoded() {
+		if _, ok := c.Services[k[0]]; ok && len(k) > 1 {
+			errs = append(errs, fmt.Sprintf("%s: unknown key", k))
+		}
+	}
+	return errs
 }
 
 // fillDefaults adds the receiver, processors and pipelines a file left out.
@@ -382,6 +427,14 @@ func (c *Config) ValidateWith(f component.Factories) error {
 			}
 			add(kind.Section()+"."+name+".", comp.Config.Validate())
 		}
+	}
+	for _, typ := range sortedKeys(c.Services) {
+		comp := c.Services[typ]
+		if _, ok := f.Lookup(component.KindService, comp.Type); !ok {
+			add(typ+": ", f.UnknownType(component.KindService, comp.Type))
+			continue
+		}
+		add(typ+".", comp.Config.Validate())
 	}
 	for _, name := range sortedKeys(c.Connectors) {
 		if _, ok := c.Receivers[name]; ok {

@@ -12,6 +12,7 @@ import (
 	"github.com/otlp-dev/otlp/internal/config"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/internal/selftel"
+	"github.com/otlp-dev/otlp/internal/tap"
 )
 
 // healthReporter is implemented by exporters that know whether their upstream accepts data.
@@ -34,6 +35,7 @@ type graph struct {
 	stages    []component.Component          // processors and connectors, in start order: nearest the exporters first
 	heads     map[string][]pipeline.Consumer // receiver name + "/" + signal → pipeline heads
 	pipelines map[string][]string            // pipeline name → the exporters its data reaches (through connectors too)
+	hub       *tap.Hub                       // the server's tap points, wrapped around heads and fan-outs
 }
 
 // builder holds what building one graph needs.
@@ -50,11 +52,12 @@ type builder struct {
 
 // buildGraph creates (but does not start) the components of cfg, reusing exporters of prev
 // whose configuration did not change.
-func buildGraph(ctx context.Context, cfg *config.Config, prev *graph, f component.Factories, log *slog.Logger, m *selftel.Metrics) (*graph, error) {
+func buildGraph(ctx context.Context, cfg *config.Config, prev *graph, f component.Factories, hub *tap.Hub, log *slog.Logger, m *selftel.Metrics) (*graph, error) {
 	b := &builder{cfg: cfg, factories: f, log: log, metrics: m,
 		resource: map[string]string{"deployment.environment.name": cfg.OTLP.Environment},
-		g:        &graph{exporters: map[string]*exporterSlot{}, heads: map[string][]pipeline.Consumer{}, pipelines: map[string][]string{}},
-		routes:   map[string]map[pipeline.Signal]component.Routes{}}
+		g: &graph{exporters: map[string]*exporterSlot{}, heads: map[string][]pipeline.Consumer{}, pipelines: map[string][]string{},
+			hub: hub},
+		routes: map[string]map[pipeline.Signal]component.Routes{}}
 	for _, name := range sortedNames(cfg.Exporters) {
 		ecfg := cfg.Exporters[name]
 		if !usedExporter(cfg, name) {
@@ -127,8 +130,9 @@ func (b *builder) buildPipeline(ctx context.Context, pname string) error {
 		durable = durable || g.exporters[e].cfg.Durable()
 	}
 	// Always the Fanout, also for one exporter: it retries a retryable refusal (a full queue)
-	// until the exporter accepts, which the stages in front rely on.
-	var next pipeline.Consumer = fan
+	// until the exporter accepts, which the stages in front rely on. The Exported tap point
+	// sees what the fan-out accepted.
+	next := g.wrap(tap.Exported, sig, pname, fan)
 	for i := len(p.Processors) - 1; i >= 0; i-- {
 		name := p.Processors[i]
 		pc := cfg.Processors[name]
@@ -233,16 +237,25 @@ func usedExporter(cfg *config.Config, name string) bool {
 	return false
 }
 
-// head returns the consumer a receiver's signal feeds, or nil when no pipeline takes it.
+// head returns the consumer a receiver's signal feeds, behind the receiver's Received tap
+// point, or nil when no pipeline takes it.
 func (g *graph) head(receiver string, sig pipeline.Signal) pipeline.Consumer {
 	hs := g.heads[receiver+"/"+sig.String()]
 	switch len(hs) {
 	case 0:
 		return nil
 	case 1:
-		return hs[0]
+		return g.wrap(tap.Received, sig, receiver, hs[0])
 	}
-	return pipeline.Fanout(hs)
+	return g.wrap(tap.Received, sig, receiver, pipeline.Fanout(hs))
+}
+
+// wrap puts next behind a tap point; without a hub (tests building a bare graph) next itself.
+func (g *graph) wrap(pos tap.Position, sig pipeline.Signal, name string, next pipeline.Consumer) pipeline.Consumer {
+	if g.hub == nil {
+		return next
+	}
+	return g.hub.Wrap(pos, sig, name, next)
 }
 
 // start starts exporters not yet running (reused ones are), then processors and connectors.

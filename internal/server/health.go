@@ -87,9 +87,23 @@ func stateOf(exp component.Exporter) exporterState {
 // newHealth builds the readiness checks of a graph: each exporter (non-critical: one failing
 // exporter of several, or one buffering on disk while its upstream is away, degrades) and each
 // pipeline (critical: a pipeline none of whose exporters accepts data makes the server not
-// ready). /ready runs them on demand, so no goroutine is needed.
-func newHealth(g *graph) *resilience.HealthChecker {
+// ready), and the checks side services registered ("service/<type>/<name>"). /ready runs them
+// on demand, so no goroutine is needed.
+func newHealth(g *graph, services map[string]*serviceSlot) *resilience.HealthChecker {
 	h := resilience.NewHealthChecker()
+	for _, typ := range sortedNames(services) {
+		slot := services[typ]
+		slot.mu.Lock()
+		checks := append([]serviceCheck(nil), slot.checks...)
+		slot.mu.Unlock()
+		for _, c := range checks {
+			var opts []resilience.CheckOption
+			if !c.critical {
+				opts = append(opts, resilience.NonCritical())
+			}
+			_ = h.Register("service/"+typ+"/"+c.name, c.check, time.Second, time.Second, 0, opts...)
+		}
+	}
 	for _, name := range sortedNames(g.exporters) {
 		_ = h.Register("exporter/"+name, func(context.Context) error {
 			return stateOf(g.exporters[name].exp).problem

@@ -21,6 +21,7 @@ import (
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/internal/selftel"
 	"github.com/otlp-dev/otlp/internal/serverconf"
+	"github.com/otlp-dev/otlp/internal/tap"
 	"github.com/otlp-dev/otlp/resilience"
 )
 
@@ -52,6 +53,8 @@ type Server struct {
 	// factories outlive configuration generations: a factory may hold what its instances
 	// share (the memory limiters' owner of the Go runtime's memory limit).
 	factories component.Factories
+	// hub owns the tap points, which outlive configuration generations.
+	hub *tap.Hub
 
 	manager     *resilience.Manager   // named policies of [otlp.resilience], for /metrics
 	current     atomic.Pointer[graph] // the running graph, for readers outside mu
@@ -62,6 +65,7 @@ type Server struct {
 	cfg       *config.Config
 	graph     *graph
 	receivers map[string]*receiverSlot
+	services  map[string]*serviceSlot // side services by type
 	started   bool
 	stopped   bool
 }
@@ -75,27 +79,41 @@ func New(cfg *config.Config, set Settings) (*Server, error) {
 		set.Factories = components.Default()
 	}
 	s := &Server{set: set, log: set.Logger, metrics: selftel.New(), cfg: cfg, receivers: map[string]*receiverSlot{},
-		factories: set.Factories}
-	g, err := buildGraph(context.Background(), cfg, nil, s.factories, s.log, s.metrics)
+		factories: set.Factories, hub: tap.NewHub()}
+	ctx := context.Background()
+	g, err := buildGraph(ctx, cfg, nil, s.factories, s.hub, s.log, s.metrics)
 	if err != nil {
+		return nil, err
+	}
+	if s.services, err = s.createServices(ctx, cfg, nil); err != nil {
+		g.release(ctx, nil)
+		return nil, err
+	}
+	routes, err := serviceRoutes(s.services)
+	if err != nil {
+		_ = stopServices(ctx, s.services, nil)
+		g.release(ctx, nil)
 		return nil, err
 	}
 	s.graph = g
 	s.current.Store(g)
-	s.health.Store(newHealth(g))
+	s.health.Store(newHealth(g, s.services))
 	if s.manager, err = resilience.NewManager(cfg.OTLP.Resilience, resilience.WithLogger(s.log)); err != nil {
 		return nil, fmt.Errorf("otlp.resilience: %w", err)
 	}
 	s.stopMetrics = s.registerResilienceMetrics()
+	s.metrics.Registry.MustRegister(tap.NewCollector(s.hub))
 	s.admin = admin.New(cfg.Admin, admin.Settings{Logger: s.log.With("component", "admin"), Gatherer: s.metrics.Registry, Ready: s.Ready, Version: set.Version})
+	s.admin.SetRoutes(routes)
 	return s, nil
 }
 
 // Metrics exposes the self-metrics (tests read counters from it).
 func (s *Server) Metrics() *selftel.Metrics { return s.metrics }
 
-// Start starts exporters, processors, receivers and the admin server, in that order, so
-// nothing is accepted before the path behind it runs.
+// Start starts exporters, processors, side services, receivers and the admin server, in that
+// order, so nothing is accepted before the path behind it runs, and services see the first
+// batch.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -106,6 +124,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.graph.start(ctx, nil); err != nil {
 		return err
 	}
+	if err := startServices(ctx, s.services, nil); err != nil {
+		return err
+	}
 	for _, name := range sortedNames(s.cfg.Receivers) {
 		if err := s.startReceiverLocked(ctx, name, s.cfg.Receivers[name], s.graph); err != nil {
 			return err
@@ -114,7 +135,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.admin.Start(ctx); err != nil {
 		return err
 	}
-	s.log.Info("started", "receivers", len(s.receivers), "pipelines", len(s.cfg.Pipelines), "exporters", len(s.graph.exporters))
+	s.log.Info("started", "receivers", len(s.receivers), "pipelines", len(s.cfg.Pipelines), "exporters", len(s.graph.exporters), "services", len(s.services))
 	return nil
 }
 
@@ -246,9 +267,25 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) error {
 	if !reflect.DeepEqual(cfg.Admin, s.cfg.Admin) || cfg.OTLP.LogFormat != s.cfg.OTLP.LogFormat {
 		s.log.Warn("admin endpoint and log_format changes take effect after a restart")
 	}
-	next, err := buildGraph(ctx, cfg, s.graph, s.factories, s.log, s.metrics)
+	next, err := buildGraph(ctx, cfg, s.graph, s.factories, s.hub, s.log, s.metrics)
 	if err != nil {
 		return err
+	}
+	// Services added or changed are created (and their routes checked) before anything
+	// running changes; one that cannot be rejects the reload.
+	nextSvcs, err := s.createServices(ctx, cfg, s.services)
+	if err != nil {
+		_ = next.shutdown(ctx, s.graph)
+		return fmt.Errorf("reload rejected, the running configuration stays: %w", err)
+	}
+	routes, err := serviceRoutes(nextSvcs)
+	if err == nil {
+		err = s.reconfigureServices(ctx, cfg, nextSvcs)
+	}
+	if err != nil {
+		_ = stopServices(ctx, nextSvcs, s.services)
+		_ = next.shutdown(ctx, s.graph)
+		return fmt.Errorf("reload rejected, the running configuration stays: %w", err)
 	}
 	// Receivers to start anew (changed or added): they must build (TLS, token files) and their
 	// addresses must not clash before anything running is stopped.
@@ -263,10 +300,12 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) error {
 		}
 	}
 	if err := s.checkReceivers(cfg, next, fresh); err != nil {
+		_ = stopServices(ctx, nextSvcs, s.services)
 		_ = next.shutdown(ctx, s.graph)
 		return fmt.Errorf("reload rejected, the running configuration stays: %w", err)
 	}
 	if err := next.start(ctx, s.graph); err != nil {
+		_ = stopServices(ctx, nextSvcs, s.services)
 		_ = next.shutdown(ctx, s.graph)
 		return err
 	}
@@ -300,10 +339,20 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) error {
 				startErr = errors.Join(startErr, fmt.Errorf("restoring receiver %s: %w", name, err))
 			}
 		}
+		_ = stopServices(ctx, nextSvcs, s.services)
 		_ = next.shutdown(ctx, s.graph)
 		s.log.Error("reload failed: a receiver did not start; the previous receivers and pipelines were restored", "error", startErr)
 		return fmt.Errorf("reload failed, previous configuration restored: %w", startErr)
 	}
+	// Services that change or go stop before their replacements start: two rule engines at
+	// once would notify twice.
+	errs = append(errs, stopServices(ctx, s.services, nextSvcs))
+	if err := startServices(ctx, nextSvcs, s.services); err != nil {
+		errs = append(errs, err)
+		s.log.Error("reload: a side service did not start", "error", err)
+	}
+	s.services = nextSvcs
+	s.admin.SetRoutes(routes)
 	for name, slot := range s.receivers {
 		if keep[name] {
 			for sig, sw := range slot.switches {
@@ -314,7 +363,7 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) error {
 	old := s.graph
 	s.graph, s.cfg = next, cfg
 	s.current.Store(next)
-	s.health.Store(newHealth(next))
+	s.health.Store(newHealth(next, s.services))
 	errs = append(errs, old.shutdown(ctx, next))
 	if s.set.Level != nil {
 		if l, err := config.ParseLevel(cfg.OTLP.LogLevel); err == nil {
@@ -354,6 +403,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.started {
 		errs = append(errs, s.graph.shutdown(ctx, nil))
 	}
+	// After the pipelines drained: services see the last batches through their taps.
+	errs = append(errs, stopServices(ctx, s.services, nil))
 	errs = append(errs, s.admin.Shutdown(ctx), s.manager.Close())
 	s.stopMetrics()
 	s.log.Info("stopped")
