@@ -35,6 +35,10 @@ type spancountConfig struct {
 	MaxBatches int    `toml:"max_batches"`
 	Route      string `toml:"route"`
 	Unhealthy  bool   `toml:"unhealthy"`
+	// Reconfigurable makes it take a changed configuration in place.
+	Reconfigurable bool `toml:"reconfigurable"`
+	// RefuseReconfigure makes Reconfigure fail.
+	RefuseReconfigure bool `toml:"refuse_reconfigure"`
 }
 
 func (c *spancountConfig) Validate() error {
@@ -70,7 +74,7 @@ func newSpancount(set component.ServiceSettings, cfg *spancountConfig) *spancoun
 	set.Host.Handle(route, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		_ = json.NewEncoder(w).Encode(map[string]any{"label": cfg.Label, "names": s.names})
+		_ = json.NewEncoder(w).Encode(map[string]any{"label": s.cfg.Label, "names": s.names})
 	}))
 	set.Host.HealthCheck("reader", func(context.Context) error {
 		if cfg.Unhealthy {
@@ -152,6 +156,26 @@ func (s *spancount) total() int {
 	return n
 }
 
+// reconfigurable is a spancount that takes a new configuration in place.
+type reconfigurable struct{ *spancount }
+
+func (r reconfigurable) Reconfigure(_ context.Context, cfg component.Config) error {
+	c := cfg.(*spancountConfig)
+	if c.RefuseReconfigure {
+		return errors.New("cannot take that")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cfg.Label = c.Label
+	return nil
+}
+
+func (s *spancount) label() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg.Label
+}
+
 // waitTotal waits until the service counted n spans.
 func (s *spancount) waitTotal(t *testing.T, n int) {
 	t.Helper()
@@ -177,6 +201,9 @@ func serviceFactories(t testing.TB, created *[]*spancount, got **capture) compon
 				mu.Lock()
 				*created = append(*created, s)
 				mu.Unlock()
+				if cfg.Reconfigurable {
+					return reconfigurable{s}, nil
+				}
 				return s, nil
 			}),
 		component.NewExporterFactory("capture", []pipeline.Signal{pipeline.SignalTraces},
@@ -325,6 +352,40 @@ func TestSideServiceEndToEnd(t *testing.T) {
 	}
 	if code, _ := adminGet(t, s, "/api/v1/spancount"); code != http.StatusNotFound {
 		t.Fatalf("a removed service's route answers %d", code)
+	}
+}
+
+// A service that implements component.Reconfigurer keeps running, with its state, through a
+// reload that changes its table; one that refuses the change rejects the reload.
+func TestSideServiceReconfiguredInPlace(t *testing.T) {
+	var created []*spancount
+	var got *capture
+	f := serviceFactories(t, &created, &got)
+	s, err := server.New(parseWith(t, f, serviceBase+"[spancount]\nlabel = \"one\"\nreconfigurable = true\n"), server.Settings{Factories: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(ctx)
+	sendSpans(t, s, "a")
+	created[0].waitTotal(t, 1)
+	if err := s.Reload(ctx, parseWith(t, f, serviceBase+"[spancount]\nlabel = \"two\"\nreconfigurable = true\n")); err != nil {
+		t.Fatal(err)
+	}
+	if len(created) != 1 || created[0].shutdown != 0 || created[0].label() != "two" {
+		t.Fatalf("%d created, shut down %d times, label %q: want the one instance relabelled", len(created), created[0].shutdown, created[0].label())
+	}
+	sendSpans(t, s, "b")
+	created[0].waitTotal(t, 2) // its state (the count) carried over
+	err = s.Reload(ctx, parseWith(t, f, serviceBase+"[spancount]\nlabel = \"three\"\nreconfigurable = true\nrefuse_reconfigure = true\n"))
+	if err == nil || !strings.Contains(err.Error(), "cannot take that") {
+		t.Fatalf("a refused reconfiguration: %v", err)
+	}
+	if created[0].label() != "two" || created[0].shutdown != 0 {
+		t.Fatal("a rejected reload changed the running service")
 	}
 }
 
