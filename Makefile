@@ -14,6 +14,9 @@ FUZZ_TARGETS := \
 	./internal/otlpwire:FuzzMetrics \
 	./internal/otlpwire:FuzzLogs \
 	./internal/otlpwire:FuzzPlainKeyValue \
+	./internal/otlpwire:FuzzViewTraces \
+	./internal/otlpwire:FuzzViewMetrics \
+	./internal/otlpwire:FuzzViewLogs \
 	./internal/receiver:FuzzHTTPTraces \
 	./internal/receiver:FuzzHTTPMetrics \
 	./internal/receiver:FuzzHTTPLogs \

@@ -1,5 +1,8 @@
-// Package otlpwire validates, counts, filters and splits OTLP export requests in protobuf wire
-// form without decoding them into a data model.
+// Package otlpwire validates, counts, filters, splits and reads OTLP export requests in
+// protobuf wire form without decoding them into a data model.
+//
+// ReadResources is a read-only view of a request (view.go): resources, scopes, spans, metrics
+// and their points, log records and every attribute, read in place without allocating.
 //
 // Scan walks every byte of an Export{Trace,Metrics,Logs}ServiceRequest against the OTLP schema
 // and is at least as strict as pdata's decoder: a body Scan accepts, pdata decodes, with the
