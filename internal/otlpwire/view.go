@@ -434,3 +434,9 @@ func (s Scope) Attributes() Attributes { return Attributes{s.m.repeated(3)} }
 
 // Attr returns the value of attribute key.
 func (s Scope) Attr(key string) (Value, bool) { return attr(s.m, 3, key) }
+
+// ResourceOf reads a Resource message's value (as Edits.Item hands it).
+func ResourceOf(value []byte) Resource { return Resource{msgRef{b: value}} }
+
+// ScopeOf reads an InstrumentationScope message's value.
+func ScopeOf(value []byte) Scope { return Scope{msgRef{b: value}} }

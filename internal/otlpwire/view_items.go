@@ -635,3 +635,9 @@ func (l LogRecord) SpanID() []byte { return l.spanID }
 
 // EventName is the record's event name.
 func (l LogRecord) EventName() []byte { return l.eventName }
+
+// SpanOf reads a Span message's value.
+func SpanOf(value []byte) Span { return decodeSpan(value) }
+
+// LogRecordOf reads a LogRecord message's value.
+func LogRecordOf(value []byte) LogRecord { return decodeLog(value) }

@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otlp-dev/otlp/internal/otlpwire"
 )
 
 // Action is one entry of an actions list.
@@ -312,4 +314,134 @@ func convert(v pcommon.Value, to string) {
 	case "string":
 		v.SetStr(v.AsString())
 	}
+}
+
+// Wire is an actions list that runs on attributes in wire form (otlpwire.AttrList), so that a
+// stage rewrites a request without decoding it. It gives the attributes Apply gives.
+type Wire struct {
+	list []wireAction
+}
+
+type wireAction struct {
+	kind  string
+	key   string
+	keyB  []byte
+	from  string
+	re    *regexp.Regexp
+	value []byte // encoded AnyValue of a literal
+}
+
+// Wire returns the list for wire rewriting; false when an action needs the data model
+// (extract, convert).
+func (a *Actions) Wire() (*Wire, bool) {
+	w := &Wire{}
+	for i := range a.list {
+		c := &a.list[i]
+		wa := wireAction{kind: c.kind, key: c.key, keyB: []byte(c.key), from: c.from, re: c.re}
+		switch c.kind {
+		case "insert", "update", "upsert":
+			if c.hasValue {
+				switch c.value.Type() {
+				case pcommon.ValueTypeStr:
+					wa.value = otlpwire.EncodeAnyValue(c.value.Str())
+				case pcommon.ValueTypeInt:
+					wa.value = otlpwire.EncodeAnyValue(c.value.Int())
+				case pcommon.ValueTypeDouble:
+					wa.value = otlpwire.EncodeAnyValue(c.value.Double())
+				case pcommon.ValueTypeBool:
+					wa.value = otlpwire.EncodeAnyValue(c.value.Bool())
+				default:
+					return nil, false
+				}
+			}
+		case "delete", "hash":
+		default:
+			return nil, false
+		}
+		w.list = append(w.list, wa)
+	}
+	return w, true
+}
+
+// Apply runs the actions on l, in order.
+func (w *Wire) Apply(l *otlpwire.AttrList) {
+	for i := range w.list {
+		c := &w.list[i]
+		switch c.kind {
+		case "delete":
+			if j := l.Index(c.key); j >= 0 {
+				l.Remove(j)
+			}
+			if c.re != nil {
+				for j := 0; j < len(l.KVs); {
+					if c.re.Match(l.KVs[j].Key) {
+						l.Remove(j) // the last moves here: look at j again
+						continue
+					}
+					j++
+				}
+			}
+		case "insert", "update", "upsert":
+			v, ok := c.source(l)
+			if !ok {
+				continue
+			}
+			j := l.Index(c.key)
+			switch {
+			case j >= 0 && c.kind != "insert":
+				l.KVs[j].Value = v
+			case j < 0 && c.kind != "update":
+				l.KVs = append(l.KVs, otlpwire.KV{Key: c.keyB, Value: v})
+			}
+		case "hash":
+			if j := l.Index(c.key); j >= 0 {
+				l.KVs[j].Value = wireHash(l, l.KVs[j].Value)
+			}
+			if c.re != nil {
+				for j := range l.KVs {
+					if c.re.Match(l.KVs[j].Key) {
+						l.KVs[j].Value = wireHash(l, l.KVs[j].Value)
+					}
+				}
+			}
+		}
+	}
+}
+
+func (c *wireAction) source(l *otlpwire.AttrList) ([]byte, bool) {
+	if c.value != nil {
+		return c.value, true
+	}
+	j := l.Index(c.from)
+	if j < 0 {
+		return nil, false
+	}
+	return l.KVs[j].Value, true
+}
+
+// wireHash is hash on an encoded value: the SHA-256 of the same bytes, as a hex string.
+func wireHash(l *otlpwire.AttrList, raw []byte) []byte {
+	v := otlpwire.ValueOf(raw)
+	var tmp [8]byte
+	var b []byte
+	switch v.Type() {
+	case otlpwire.ValueStr:
+		b = v.Str()
+	case otlpwire.ValueBool:
+		b = tmp[:1]
+		if v.Bool() {
+			b[0] = 1
+		}
+	case otlpwire.ValueInt:
+		b = binary.LittleEndian.AppendUint64(tmp[:0], uint64(v.Int()))
+	case otlpwire.ValueDouble:
+		b = binary.LittleEndian.AppendUint64(tmp[:0], math.Float64bits(v.Double()))
+	}
+	if len(b) == 0 {
+		return l.StoreStr(nil)
+	}
+	sum := sha256.Sum256(b)
+	var out [64]byte
+	hex.Encode(out[:], sum[:])
+	return l.StoreStr(out[:])
 }

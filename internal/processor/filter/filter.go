@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otlp-dev/otlp/internal/component"
+	"github.com/otlp-dev/otlp/internal/otlpwire"
 	"github.com/otlp-dev/otlp/internal/ottl"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/internal/processor/pdataproc"
@@ -117,7 +118,30 @@ func New(cfg Config, next pipeline.Consumer) (*pdataproc.Processor, error) {
 	if len(c.logs) > 0 {
 		f.Logs = c.logsFn
 	}
-	return &pdataproc.Processor{Name: "filter", Next: next, Funcs: f}, nil
+	p := &pdataproc.Processor{Name: "filter", Next: next, Funcs: f}
+	// Conditions the view reads exactly decide on the wire: kept items are copied as they
+	// are, and a request that loses nothing passes unchanged.
+	if len(c.spans) > 0 && len(c.spanEvents) == 0 {
+		if conds, err := ottl.ParseAll("traces.span", cfg.Traces.Span, ottl.WireSpanPaths); err == nil {
+			p.Wire.Traces = func(sc *pdataproc.Scratch) otlpwire.Edits {
+				return otlpwire.Edits{DropEmpty: true, Keep: func(item, res, scope []byte) bool {
+					return !ottl.Any(conds, ottl.WireSpanItem{Resource: otlpwire.ResourceOf(res), Scope: otlpwire.ScopeOf(scope),
+						Span: otlpwire.SpanOf(item), Unsupported: &sc.Unsupported})
+				}}
+			}
+		}
+	}
+	if len(c.logs) > 0 {
+		if conds, err := ottl.ParseAll("logs.log_record", cfg.Logs.LogRecord, ottl.WireLogPaths); err == nil {
+			p.Wire.Logs = func(sc *pdataproc.Scratch) otlpwire.Edits {
+				return otlpwire.Edits{DropEmpty: true, Keep: func(item, res, scope []byte) bool {
+					return !ottl.Any(conds, ottl.WireLogItem{Resource: otlpwire.ResourceOf(res), Scope: otlpwire.ScopeOf(scope),
+						Log: otlpwire.LogRecordOf(item), Unsupported: &sc.Unsupported})
+				}}
+			}
+		}
+	}
+	return p, nil
 }
 
 func (c *compiled) traces(td ptrace.Traces) {

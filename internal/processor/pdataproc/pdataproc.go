@@ -7,12 +7,14 @@ package pdataproc
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/otlp-dev/otlp/internal/otlpwire"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/resilience"
 )
@@ -30,6 +32,67 @@ type Processor struct {
 	Name  string // the processor's type, for errors
 	Funcs Funcs
 	Next  pipeline.Consumer
+	// Wire, where set for a signal, rewrites its requests on the wire (otlpwire.Edit) instead
+	// of decoding them; Funcs still serve a request a pdata stage in front hands on decoded,
+	// and one the wire path gives up on (Scratch.Unsupported).
+	Wire WireFuncs
+
+	pool sync.Pool // *Scratch
+}
+
+// WireFuncs return the edits of one request of each signal; nil: that signal uses Funcs.
+type WireFuncs struct {
+	Traces, Metrics, Logs func(sc *Scratch) otlpwire.Edits
+}
+
+// Scratch is what one wire rewrite works in, reused across requests.
+type Scratch struct {
+	// Attrs is the attribute list an edit loads, changes and writes back.
+	Attrs otlpwire.AttrList
+	// Unsupported, set by an edit, sends the request to the pdata path instead.
+	Unsupported bool
+	edit        otlpwire.EditScratch
+	out         []byte
+}
+
+func (p *Processor) wire(sig pipeline.Signal) func(*Scratch) otlpwire.Edits {
+	switch sig {
+	case pipeline.SignalTraces:
+		return p.Wire.Traces
+	case pipeline.SignalMetrics:
+		return p.Wire.Metrics
+	case pipeline.SignalLogs:
+		return p.Wire.Logs
+	}
+	return nil
+}
+
+// consumeWire rewrites b on the wire; done false when the request needs the pdata path.
+func (p *Processor) consumeWire(ctx context.Context, b pipeline.Batch, edits func(*Scratch) otlpwire.Edits) (done bool, err error) {
+	sc, _ := p.pool.Get().(*Scratch)
+	if sc == nil {
+		sc = &Scratch{}
+	}
+	defer p.pool.Put(sc)
+	sc.Unsupported = false
+	ed := edits(sc)
+	out, dropped, err := otlpwire.Edit(b.Signal, b.Body, sc.out[:0], ed, &sc.edit)
+	if err != nil {
+		return true, resilience.Permanent(fmt.Errorf("%s: %w", p.Name, err))
+	}
+	if sc.Unsupported {
+		return false, nil
+	}
+	if ed.Resource == nil && ed.Item == nil && len(out) == 0 && dropped == 0 {
+		return true, p.Next.Consume(ctx, b) // nothing dropped: the request as it came
+	}
+	sc.out = out
+	items := b.Items - dropped
+	if items <= 0 {
+		return true, nil
+	}
+	// Next may keep Body only by copying it (Owner is nil): sc.out is ours again after.
+	return true, p.Next.Consume(ctx, pipeline.Batch{Signal: b.Signal, Body: out, Items: items})
 }
 
 // decoded is a batch on the pdata model; exactly one field is set, by signal.
@@ -55,6 +118,11 @@ func (p *Processor) handles(sig pipeline.Signal) bool {
 func (p *Processor) Consume(ctx context.Context, b pipeline.Batch) error {
 	if !p.handles(b.Signal) {
 		return p.Next.Consume(ctx, b)
+	}
+	if edits := p.wire(b.Signal); edits != nil {
+		if done, err := p.consumeWire(ctx, b, edits); done {
+			return err
+		}
 	}
 	var (
 		d   decoded

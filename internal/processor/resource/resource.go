@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otlp-dev/otlp/internal/component"
+	"github.com/otlp-dev/otlp/internal/otlpwire"
 	"github.com/otlp-dev/otlp/internal/pipeline"
 	"github.com/otlp-dev/otlp/internal/processor/attraction"
 	"github.com/otlp-dev/otlp/internal/processor/pdataproc"
@@ -53,7 +54,7 @@ func New(cfg Config, next pipeline.Consumer) (*pdataproc.Processor, error) {
 	if err != nil {
 		return nil, prefix(err)
 	}
-	return &pdataproc.Processor{Name: "resource", Next: next, Funcs: pdataproc.Funcs{
+	p := &pdataproc.Processor{Name: "resource", Next: next, Funcs: pdataproc.Funcs{
 		Traces: func(td ptrace.Traces) {
 			for _, rs := range td.ResourceSpans().All() {
 				acts.Apply(rs.Resource().Attributes())
@@ -69,5 +70,18 @@ func New(cfg Config, next pipeline.Consumer) (*pdataproc.Processor, error) {
 				acts.Apply(rl.Resource().Attributes())
 			}
 		},
-	}}, nil
+	}}
+	// Resources are rewritten on the wire, the items copied as they are, unless an action
+	// needs the data model (extract, convert).
+	if w, ok := acts.Wire(); ok {
+		res := func(sc *pdataproc.Scratch) otlpwire.Edits {
+			return otlpwire.Edits{Resource: func(dst, old []byte) []byte {
+				sc.Attrs.Load(old, otlpwire.ResourceAttributesField)
+				w.Apply(&sc.Attrs)
+				return otlpwire.AppendMessage(dst, old, otlpwire.ResourceAttributesField, &sc.Attrs)
+			}}
+		}
+		p.Wire = pdataproc.WireFuncs{Traces: res, Metrics: res, Logs: res}
+	}
+	return p, nil
 }
