@@ -23,12 +23,22 @@ type AttrList struct {
 // Load reads the attributes (field num) of message msg.
 func (l *AttrList) Load(msg []byte, num int) {
 	l.KVs, l.arena = l.KVs[:0], l.arena[:0]
-	a := Attributes{msgRef{b: msg}.repeated(num)}
-	for a.Next() {
+	for mpos := 0; mpos < len(msg); {
+		af, ok := readField(msg, &mpos)
+		if !ok {
+			break
+		}
+		if af.num != num || af.wt != wtLen {
+			continue
+		}
+		if k, v, ok := splitKV(af.b); ok {
+			l.KVs = append(l.KVs, KV{Key: k, Value: v})
+			continue
+		}
 		var kv KV
 		n := 0
-		for pos := 0; pos < len(a.r.cur); {
-			f, ok := readField(a.r.cur, &pos)
+		for pos := 0; pos < len(af.b); {
+			f, ok := readField(af.b, &pos)
 			if !ok {
 				break
 			}

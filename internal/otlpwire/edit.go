@@ -44,11 +44,13 @@ type editedRes struct {
 // reports how many items (spans, metric data points, log records) it dropped. When ed only
 // has Keep and it keeps every item, Edit appends nothing: the body stands unchanged. Scopes and
 // resources whose items were all dropped are left out; envelope fields are copied as they
-// are. A malformed body is an error matching ErrMalformed.
+// are. body must be a request Scan accepted: Edit checks its envelopes, not its items, and a
+// malformed body is an error matching ErrMalformed.
 func Edit(sig pipeline.Signal, body, dst []byte, ed Edits, s *EditScratch) (out []byte, dropped int, err error) {
 	l := &s.l
 	l.res, l.scopes, l.resHdrs, l.scopeHdrs, l.items = l.res[:0], l.scopes[:0], l.resHdrs[:0], l.scopeHdrs[:0], l.items[:0]
-	if _, err := parse(sig, body, l); err != nil {
+	// The body was validated where it entered (Scan): only the layout is needed here.
+	if _, err := parseWith(walker{lay: l, shallow: true}, sig, body, l); err != nil {
 		return dst, 0, err
 	}
 	s.buf, s.cat, s.items, s.res = s.buf[:0], s.cat[:0], s.items[:0], s.res[:0]

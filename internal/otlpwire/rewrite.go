@@ -35,7 +35,10 @@ type layout struct {
 }
 
 func parse(sig pipeline.Signal, body []byte, l *layout) (Summary, error) {
-	w := walker{lay: l}
+	return parseWith(walker{lay: l}, sig, body, l)
+}
+
+func parseWith(w walker, sig pipeline.Signal, body []byte, l *layout) (Summary, error) {
 	if err := w.init(sig); err != nil {
 		return Summary{}, err
 	}

@@ -77,6 +77,9 @@ type walker struct {
 	names *sigNames
 	lay   *layout
 	sum   Summary
+	// shallow skips checking spans and log records (a body already validated): only their
+	// bounds are recorded. Metrics are still walked, for their data point counts.
+	shallow bool
 }
 
 func (w *walker) init(sig pipeline.Signal) error {
@@ -288,6 +291,9 @@ func (w *walker) scope(b []byte, base int, deprecated bool) (groupCount, *wireEr
 // item walks one span, metric or log record and returns its item count and validity.
 func (w *walker) item(b []byte) (n int, valid bool, e *wireErr) {
 	const depth = 3
+	if w.shallow && w.sig != pipeline.SignalMetrics {
+		return 1, true, nil
+	}
 	switch w.sig {
 	case pipeline.SignalTraces:
 		valid, e = scanSpan(b, depth)

@@ -40,8 +40,21 @@ type field struct {
 	b       []byte // length-delimited value
 }
 
-// readField reads the field at b[*pos:] and advances *pos; false on malformed bytes.
+// readField reads the field at b[*pos:] and advances *pos; false on malformed bytes. The
+// common case, a short length-delimited field, is inlined.
 func readField(b []byte, pos *int) (field, bool) {
+	p := *pos
+	if p+1 < len(b) && b[p] >= 8 && b[p] < 0x80 && b[p]&7 == wtLen && b[p+1] < 0x80 {
+		if end := p + 2 + int(b[p+1]); end <= len(b) {
+			*pos = end
+			return field{num: int(b[p] >> 3), wt: wtLen, b: b[p+2 : end]}, true
+		}
+	}
+	return readFieldSlow(b, pos)
+}
+
+//go:noinline
+func readFieldSlow(b []byte, pos *int) (field, bool) {
 	num, wt, next, e := readTag(b, *pos)
 	if e != nil {
 		return field{}, false
@@ -219,7 +232,7 @@ type Attributes struct{ r repeated }
 func (a *Attributes) Next() bool { return a.r.next() }
 
 // Key is the current pair's key.
-func (a *Attributes) Key() []byte { return msgRef{b: a.r.cur}.bytes(1) }
+func (a *Attributes) Key() []byte { return kvKey(a.r.cur) }
 
 // Value is the current pair's value.
 func (a *Attributes) Value() Value { return valueOf(msgRef{b: a.r.cur, num: 2}) }
@@ -228,12 +241,48 @@ func (a *Attributes) Value() Value { return valueOf(msgRef{b: a.r.cur, num: 2}) 
 func attr(m msgRef, num int, key string) (Value, bool) {
 	a := Attributes{m.repeated(num)}
 	for a.Next() {
-		kv := msgRef{b: a.r.cur}
-		if string(kv.bytes(1)) == key {
+		if k, v, ok := splitKV(a.r.cur); ok {
+			if string(k) == key {
+				return valueOf(msgRef{b: v}), true
+			}
+			continue
+		}
+		if string(kvKey(a.r.cur)) == key {
 			return valueOf(msgRef{b: a.r.cur, num: 2}), true
 		}
 	}
 	return Value{}, false
+}
+
+// splitKV reads a KeyValue encoded as encoders write it, key then value, each once and short
+// (one-byte lengths); false for any other shape, which the general path reads.
+func splitKV(kv []byte) (key, value []byte, ok bool) {
+	if len(kv) < 4 || kv[0] != 1<<3|wtLen || kv[1] >= 0x80 {
+		return nil, nil, false
+	}
+	kend := 2 + int(kv[1])
+	if kend+2 > len(kv) || kv[kend] != 2<<3|wtLen || kv[kend+1] >= 0x80 || kend+2+int(kv[kend+1]) != len(kv) {
+		return nil, nil, false
+	}
+	return kv[2:kend], kv[kend+2:], true
+}
+
+// kvKey is a KeyValue's key: its last key field.
+func kvKey(kv []byte) []byte {
+	if k, _, ok := splitKV(kv); ok {
+		return k
+	}
+	var key []byte
+	for pos := 0; pos < len(kv); {
+		f, ok := readField(kv, &pos)
+		if !ok {
+			break
+		}
+		if f.num == 1 && f.wt == wtLen {
+			key = f.b
+		}
+	}
+	return key
 }
 
 // ValueType is the type of an attribute value.
