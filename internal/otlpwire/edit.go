@@ -8,8 +8,8 @@ type Edits struct {
 	// value (the merge of its occurrences; nil when it has none).
 	Resource func(dst, old []byte) []byte
 	// Item appends to dst the new value of an item message (span, metric or log record),
-	// given its old value and the old values of its resource's Resource and its scope's
-	// InstrumentationScope (nil when absent); keep false drops the item.
+	// given its old value, its resource's Resource (as Resource rewrote it, when set) and its
+	// scope's InstrumentationScope (nil when absent); keep false drops the item.
 	Item func(dst, item, resource, scope []byte) (out []byte, keep bool)
 	// Keep, for edits that only drop, reports whether to keep an item as it is; it is not
 	// consulted when Item is set.
@@ -81,12 +81,16 @@ func Edit(sig pipeline.Signal, body, dst []byte, ed Edits, s *EditScratch) (out 
 			for i := l.scopes[sc].itemFrom; i < l.scopes[sc].itemTo; i++ {
 				it := &l.items[i]
 				e := edited{off: it.off, end: it.end, verbatim: true, keep: true}
-				if ed.Item == nil && ed.Keep != nil && !ed.Keep(body[it.off:it.end], s.res[r].old, scope) {
+				res := s.res[r].old
+				if ed.Resource != nil {
+					res = s.buf[s.res[r].off:s.res[r].end] // stays valid if buf grows: appends copy
+				}
+				if ed.Item == nil && ed.Keep != nil && !ed.Keep(body[it.off:it.end], res, scope) {
 					e.keep = false
 					dropped += it.n
 				} else if ed.Item != nil {
 					from := len(s.buf)
-					s.buf, e.keep = ed.Item(s.buf, body[it.off:it.end], s.res[r].old, scope)
+					s.buf, e.keep = ed.Item(s.buf, body[it.off:it.end], res, scope)
 					e.off, e.end, e.verbatim = from, len(s.buf), false
 					if !e.keep {
 						dropped += it.n

@@ -53,6 +53,7 @@ type Scratch struct {
 	Unsupported bool
 	edit        otlpwire.EditScratch
 	out         []byte
+	tmp, tmpRes [2][]byte // ping-pong buffers of a run of stages composed into one edit
 }
 
 func (p *Processor) wire(sig pipeline.Signal) func(*Scratch) otlpwire.Edits {
@@ -75,7 +76,7 @@ func (p *Processor) consumeWire(ctx context.Context, b pipeline.Batch, edits fun
 	}
 	defer p.pool.Put(sc)
 	sc.Unsupported = false
-	ed := edits(sc)
+	ed, next := p.compose(b.Signal, sc, edits)
 	out, dropped, err := otlpwire.Edit(b.Signal, b.Body, sc.out[:0], ed, &sc.edit)
 	if err != nil {
 		return true, resilience.Permanent(fmt.Errorf("%s: %w", p.Name, err))
@@ -84,7 +85,7 @@ func (p *Processor) consumeWire(ctx context.Context, b pipeline.Batch, edits fun
 		return false, nil
 	}
 	if ed.Resource == nil && ed.Item == nil && len(out) == 0 && dropped == 0 {
-		return true, p.Next.Consume(ctx, b) // nothing dropped: the request as it came
+		return true, next.Consume(ctx, b) // nothing dropped: the request as it came
 	}
 	sc.out = out
 	items := b.Items - dropped
@@ -92,7 +93,84 @@ func (p *Processor) consumeWire(ctx context.Context, b pipeline.Batch, edits fun
 		return true, nil
 	}
 	// Next may keep Body only by copying it (Owner is nil): sc.out is ours again after.
-	return true, p.Next.Consume(ctx, pipeline.Batch{Signal: b.Signal, Body: out, Items: items})
+	return true, next.Consume(ctx, pipeline.Batch{Signal: b.Signal, Body: out, Items: items})
+}
+
+// compose makes one edit of p and the wire stages right behind it, so that a chain of
+// rewriting stages parses and copies the request once; it returns the edit and the consumer
+// after the last stage it took. If a stage gives up (Unsupported), the request goes through
+// p's pdata path, which hands its decode on through the same stages.
+func (p *Processor) compose(sig pipeline.Signal, sc *Scratch, first func(*Scratch) otlpwire.Edits) (otlpwire.Edits, pipeline.Consumer) {
+	stages := []otlpwire.Edits{first(sc)}
+	next := p.Next
+	for {
+		q, ok := next.(*Processor)
+		if !ok {
+			break
+		}
+		e := q.wire(sig)
+		if e == nil {
+			break
+		}
+		stages = append(stages, e(sc))
+		next = q.Next
+	}
+	if len(stages) == 1 {
+		return stages[0], next
+	}
+	var out otlpwire.Edits
+	hasItem := false
+	for _, st := range stages {
+		out.DropEmpty = out.DropEmpty || st.DropEmpty
+		hasItem = hasItem || st.Item != nil
+		if st.Resource != nil {
+			out.Resource = func(dst, old []byte) []byte {
+				cur := old
+				for i, st := range stages {
+					if st.Resource == nil {
+						continue
+					}
+					sc.tmpRes[i%2] = st.Resource(sc.tmpRes[i%2][:0], cur)
+					cur = sc.tmpRes[i%2]
+				}
+				return append(dst, cur...)
+			}
+		}
+	}
+	// Resource edits all run first: an item stage sees the resource every resource stage
+	// rewrote, also one that comes after it in the pipeline (resource and item stages touch
+	// different messages, so only conditions on the resource could tell).
+	if !hasItem {
+		out.Keep = func(item, res, scope []byte) bool {
+			for _, st := range stages {
+				if st.Keep != nil && !st.Keep(item, res, scope) {
+					return false
+				}
+			}
+			return true
+		}
+		return out, next
+	}
+	out.Item = func(dst, item, res, scope []byte) ([]byte, bool) {
+		cur := item
+		for i, st := range stages {
+			switch {
+			case st.Item != nil:
+				var keep bool
+				sc.tmp[i%2], keep = st.Item(sc.tmp[i%2][:0], cur, res, scope)
+				if !keep {
+					return dst, false
+				}
+				cur = sc.tmp[i%2]
+			case st.Keep != nil:
+				if !st.Keep(cur, res, scope) {
+					return dst, false
+				}
+			}
+		}
+		return append(dst, cur...), true
+	}
+	return out, next
 }
 
 // decoded is a batch on the pdata model; exactly one field is set, by signal.
